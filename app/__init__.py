@@ -1,0 +1,86 @@
+"""XTRACKER: the Flask application factory."""
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app import config as config_module
+from app import db, pubsub
+from app.lib import clock
+
+
+def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web") -> Flask:
+    """Build the app: settings → pool → Redis → blueprints → CLI.
+
+    `overrides` replaces environment settings (tests pass CLOCK, URLs and the like);
+    `process` names the Postgres application_name (web, worker, scheduler, cli).
+    """
+    settings = config_module.load(overrides=overrides)
+    logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.update(settings)
+    app.config.setdefault("CLOCK", clock.system_now)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False
+
+    app.extensions["xt_pool"] = db.create_pool(
+        settings["DATABASE_URL"],
+        min_size=settings["DB_POOL_MIN"],
+        max_size=settings["DB_POOL_MAX"],
+        timeout=settings["DB_POOL_TIMEOUT"],
+        application_name=f"xtracker-{process}",
+    )
+    app.extensions["xt_redis"] = pubsub.create_redis(settings["REDIS_URL"])
+    app.extensions["xt_publisher"] = pubsub.Publisher(app.extensions["xt_redis"])
+
+    from app.health.views import bp as health_bp
+    from app.ingress.views import bp as ingress_bp
+    app.register_blueprint(health_bp)
+    app.register_blueprint(ingress_bp)
+
+    from app.cli import register_cli
+    register_cli(app)
+    _register_error_handlers(app)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Release the pool and the Redis client (gunicorn worker_exit, tests, CLI exit)."""
+    app.extensions["xt_pool"].close()
+    app.extensions["xt_redis"].close()
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Every error leaves as JSON with ok/status/error; never a stack trace."""
+
+    @app.errorhandler(db.StorageUnavailable)
+    def storage_unavailable(exc: db.StorageUnavailable):
+        app.logger.error("storage unavailable on %s %s: %s", request.method, request.path, exc)
+        response = jsonify(ok=False, status="unavailable",
+                           error="storage is temporarily unavailable; retry (requests are idempotent)")
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+                  413: "payload_too_large", 415: "unsupported_media_type"}.get(exc.code or 500, "error")
+        reason = exc.description or exc.name
+        if exc.code == 413:
+            reason = f"request body is larger than {app.config['MAX_BODY_BYTES']} bytes"
+        response = jsonify(ok=False, status=status, error=reason)
+        response.status_code = exc.code or 500
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        response = jsonify(ok=False, status="error", error="internal error; it has been logged")
+        response.status_code = 500
+        return response

@@ -1,0 +1,89 @@
+"""Checking the per-space secrets on ingress requests.
+
+Bearer secrets authorise POST endpoints and only travel in the Authorization header; ingest
+tokens authorise header-less GET endpoints and travel in the URL. Neither works in the other's
+place. Verified keys are cached briefly per process (the database round trip would otherwise
+dominate ingest); the cached expiry is still compared with the clock on every request, so a
+rotated-out secret stops at exactly the end of its grace.
+"""
+import threading
+import time
+from datetime import datetime
+
+from flask import current_app, request
+
+from app import db
+from app.auth import store
+from app.lib import clock, tokens
+
+
+class AuthError(Exception):
+    """The request carries no usable credential; `reason` tells the caller which and why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+_cache: dict[bytes, tuple[float, dict | None]] = {}
+_cache_lock = threading.Lock()
+_CACHE_LIMIT = 10_000
+
+
+def _lookup(secret: str) -> dict | None:
+    ttl = current_app.config["AUTH_CACHE_SECONDS"]
+    key = tokens.digest(secret)
+    if ttl:
+        hit = _cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+    with db.connection() as conn:
+        row = store.find_key(conn, secret)
+    if ttl and row is not None:
+        with _cache_lock:
+            if len(_cache) >= _CACHE_LIMIT:
+                _cache.clear()
+            _cache[key] = (time.monotonic() + ttl, row)
+    return row
+
+
+def clear_cache() -> None:
+    """Forget every cached key (tests; after a revocation in this process)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _check(secret: str, kind: str) -> int:
+    row = _lookup(secret)
+    if row is None:
+        raise AuthError("unknown secret")
+    if row["kind"] != kind:
+        if row["kind"] == "bearer":
+            raise AuthError("this is a bearer secret: it must never travel in a URL; use the ingest token"
+                            " for GET endpoints, and rotate the bearer secret because it has been exposed")
+        raise AuthError("this is an ingest token: POST endpoints take the bearer secret")
+    expires_at: datetime | None = row["expires_at"]
+    if expires_at is not None and expires_at <= clock.now():
+        raise AuthError("this secret was rotated out and its grace period has ended")
+    return row["space_id"]
+
+
+def require_bearer() -> int:
+    """The space id of the request's `Authorization: Bearer` secret, or AuthError."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header:
+        if request.args.get("token"):
+            raise AuthError("POST endpoints take the bearer secret in the Authorization header, not ?token=")
+        raise AuthError("missing Authorization: Bearer <secret> header")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthError("Authorization header must be 'Bearer <secret>'")
+    return _check(secret.strip(), "bearer")
+
+
+def require_ingest_token() -> int:
+    """The space id of the request's `?token=` ingest token, or AuthError."""
+    secret = request.args.get("token", "").strip()
+    if not secret:
+        raise AuthError("missing token query parameter (the space's ingest token)")
+    return _check(secret, "ingest")

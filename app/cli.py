@@ -1,0 +1,193 @@
+"""Operator commands: `flask --app wsgi <group> <command>`; `--json` prints one JSON object for scripts."""
+import json
+import secrets
+import sys
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+
+from app import db
+from app.auth import store as auth_store
+from app.lib import clock, passwords
+from app.space import store as space_store
+
+
+def _emit(as_json: bool, payload: dict, text: str) -> None:
+    click.echo(json.dumps(payload, default=str) if as_json else text)
+
+
+def _fail(as_json: bool, message: str, code: int = 1):
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": message}))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _space_or_fail(conn, slug: str, as_json: bool) -> dict:
+    try:
+        return space_store.get_space_by_slug(conn, slug)
+    except space_store.NotFound:
+        _fail(as_json, f"no space with slug {slug!r} (see `flask --app wsgi space list`)")
+
+
+def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dict[str, str]:
+    now = clock.now()
+    grace = timedelta(hours=current_app.config["KEY_GRACE_HOURS"])
+    return {kind: (auth_store.rotate_key(conn, space_id, kind, now, grace) if rotate
+                   else auth_store.create_key(conn, space_id, kind, now)) for kind in kinds}
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every command group to the app."""
+
+    @app.cli.group("db")
+    def db_group():
+        """Database schema."""
+
+    @db_group.command("migrate")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def migrate_command(as_json: bool):
+        """Apply pending migrations from sql/migrations."""
+        with db.connection() as conn:
+            applied = db.migrate(conn)
+        _emit(as_json, {"ok": True, "applied": applied},
+              "\n".join(f"applied {v}" for v in applied) or "schema is up to date")
+
+    @app.cli.group("space")
+    def space_group():
+        """Spaces (tenants)."""
+
+    @space_group.command("create")
+    @click.argument("name")
+    @click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone of the space's reports.")
+    @click.option("--currency", default="USD", show_default=True, help="Main currency (ISO 4217).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def create_space_command(name: str, time_zone: str, currency: str, as_json: bool):
+        """Create a space and its two secrets (shown this once)."""
+        from app.lib.currency import normalize_currency
+        from app.lib.timezones import is_time_zone
+        code = normalize_currency(currency)
+        if code is None:
+            _fail(as_json, f"currency {currency!r} is not an ISO 4217 code")
+        if not is_time_zone(time_zone):
+            _fail(as_json, f"time zone {time_zone!r} is not an IANA time zone such as Europe/Berlin")
+        if not name.strip() or len(name) > 200:
+            _fail(as_json, "name must be 1-200 characters")
+        with db.transaction() as conn:
+            space = space_store.create_space(conn, name.strip(), time_zone=time_zone, currency=code)
+            keys = _mint_keys(conn, space["id"], auth_store.KINDS, rotate=False)
+        _emit(as_json, {"space": space["slug"], "bearer": keys["bearer"], "ingest_token": keys["ingest"]},
+              f"space {space['slug']} created\n"
+              f"bearer:       {keys['bearer']}\ningest token: {keys['ingest']}\n"
+              "These secrets are shown once; store them now.")
+
+    @space_group.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def list_spaces_command(as_json: bool):
+        """List every space."""
+        with db.connection() as conn:
+            spaces = space_store.list_spaces(conn)
+        rows = [{"space": s["slug"], "name": s["name"], "time_zone": s["time_zone"], "currency": s["currency"],
+                 "created_at": s["created_at"].isoformat()} for s in spaces]
+        _emit(as_json, {"spaces": rows}, "\n".join(f"{r['space']}\t{r['name']}" for r in rows) or "no spaces")
+
+    @app.cli.group("keys")
+    def keys_group():
+        """API secrets of a space."""
+
+    @keys_group.command("rotate")
+    @click.argument("space")
+    @click.option("--only", type=click.Choice(["bearer", "ingest"]), help="Rotate just one of the two secrets.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def rotate_keys_command(space: str, only: str | None, as_json: bool):
+        """Issue new secrets; the previous ones keep working for KEY_GRACE_HOURS."""
+        kinds = (only,) if only else auth_store.KINDS
+        with db.transaction() as conn:
+            row = _space_or_fail(conn, space, as_json)
+            keys = _mint_keys(conn, row["id"], kinds, rotate=True)
+        payload = {"space": row["slug"]}
+        if "bearer" in keys:
+            payload["bearer"] = keys["bearer"]
+        if "ingest" in keys:
+            payload["ingest_token"] = keys["ingest"]
+        grace = current_app.config["KEY_GRACE_HOURS"]
+        _emit(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items())
+              + f"\nThe previous secrets keep working for {grace} hours. These are shown once.")
+
+    @keys_group.command("list")
+    @click.argument("space")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def list_keys_command(space: str, as_json: bool):
+        """Show the space's working secrets by hint (never in full)."""
+        with db.connection() as conn:
+            row = _space_or_fail(conn, space, as_json)
+            keys = auth_store.list_keys(conn, row["id"], clock.now())
+        rows = [{"kind": k["kind"], "hint": k["hint"], "created_at": k["created_at"].isoformat(),
+                 "expires_at": k["expires_at"].isoformat() if k["expires_at"] else None} for k in keys]
+        _emit(as_json, {"space": row["slug"], "keys": rows},
+              "\n".join(f"{r['kind']}\t{r['hint']}\texpires {r['expires_at'] or 'never'}" for r in rows))
+
+    @app.cli.group("user")
+    def user_group():
+        """Dashboard users."""
+
+    @user_group.command("create")
+    @click.argument("email")
+    @click.option("--space", "space_slug", required=True, help="Space the user joins.")
+    @click.option("--role", type=click.Choice(auth_store.ROLES), default="viewer", show_default=True)
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def create_user_command(email: str, space_slug: str, role: str, password_stdin: bool, as_json: bool):
+        """Create a user (or add an existing one) with a role in a space; password from a prompt or stdin."""
+        email = email.strip().lower()
+        if "@" not in email or len(email) > 254:
+            _fail(as_json, f"{email!r} is not an email address")
+        with db.transaction() as conn:
+            space = _space_or_fail(conn, space_slug, as_json)
+            user = auth_store.find_user_by_email(conn, email)
+            created = user is None
+            if created:
+                if password_stdin or not sys.stdin.isatty():
+                    password = sys.stdin.readline().rstrip("\r\n")
+                else:
+                    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+                if len(password) < passwords.MIN_LENGTH:
+                    _fail(as_json, f"password must be at least {passwords.MIN_LENGTH} characters")
+                user = auth_store.create_user(conn, email, passwords.hash_password(password))
+            auth_store.set_membership(conn, space["id"], user["id"], role)
+        _emit(as_json, {"user": email, "space": space["slug"], "role": role, "created": created},
+              f"{email} is {role} of {space['slug']}" + (" (new user)" if created else ""))
+
+    @app.cli.command("bootstrap")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def bootstrap_command(as_json: bool):
+        """Migrate, and on first run create the demo space and an admin login (printed once)."""
+        with db.connection() as conn:
+            db.migrate(conn)
+        with db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('xtracker:bootstrap'))")
+            if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
+                _emit(as_json, {"created": False}, "XTRACKER is set up (existing data kept).")
+                return
+            space = space_store.create_space(conn, "Demo")
+            keys = _mint_keys(conn, space["id"], auth_store.KINDS, rotate=False)
+            password = secrets.token_urlsafe(12)
+            user = auth_store.create_user(conn, "admin@xtracker.local", passwords.hash_password(password))
+            auth_store.set_membership(conn, space["id"], user["id"], "admin")
+        base = current_app.config["PUBLIC_URL"]
+        payload = {"created": True, "space": space["slug"], "email": user["email"], "password": password,
+                   "login_url": f"{base}/login", "bearer": keys["bearer"], "ingest_token": keys["ingest"]}
+        _emit(as_json, payload, "\n".join([
+            "", "XTRACKER first run: a demo space and an admin login were created.",
+            f"  login:        {payload['login_url']}",
+            f"  email:        {payload['email']}",
+            f"  password:     {password}",
+            f"  space:        {space['slug']}",
+            f"  bearer:       {keys['bearer']}",
+            f"  ingest token: {keys['ingest']}",
+            "These are shown once; store them now. Try:",
+            f"  curl -X POST {base}/events -H 'Authorization: Bearer {keys['bearer']}'"
+            " -H 'Content-Type: application/json' -d '{\"event\":\"contact\",\"uid\":\"demo1\"}'", "",
+        ]))

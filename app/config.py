@@ -1,0 +1,141 @@
+"""Every environment setting XTRACKER reads, in one table, parsed and validated at start-up.
+
+A bad value raises ConfigError naming the variable; the processes refuse to start with it.
+The README's configuration table is this table.
+"""
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has a value XTRACKER cannot use."""
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        scheme = raw.split("://", 1)[0] if "://" in raw else ""
+        if scheme not in schemes:
+            raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return raw
+    return parse
+
+
+def _int(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return value
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return value
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be 1/0, true/false, yes/no or on/off")
+
+
+def _secret_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+    return raw
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return raw
+    return parse
+
+
+def _public_url(raw: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+", raw.rstrip("/")):
+        raise ValueError("must be an origin such as https://xtracker.example.com (no path)")
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    default: str | None
+    secret: bool
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", _url(("postgresql", "postgres")), None, True,
+            "PostgreSQL connection URL. Required (make run starts a private one when unset)."),
+    Setting("REDIS_URL", _url(("redis", "rediss", "unix")), None, True,
+            "Redis URL for the live feed and RQ. Required (make run starts a private one when unset)."),
+    Setting("SECRET_KEY", _secret_key, None, True,
+            "At least 32 random characters. Signs sessions; derives the key that encrypts destination credentials. Required."),
+    Setting("PORT", _int(1, 65535), "8000", False, "Port the web process listens on."),
+    Setting("WEB_CONCURRENCY", _int(1, 64), "2", False, "gunicorn worker processes (one per core)."),
+    Setting("PUBLIC_URL", _public_url, "http://localhost:8000", False,
+            "Origin under which users and integrators reach this deployment; used in printed URLs."),
+    Setting("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", False, "Log level of every process."),
+    Setting("DB_POOL_MIN", _int(1, 100), "2", False, "Connections each process keeps open."),
+    Setting("DB_POOL_MAX", _int(1, 200), "10", False, "Most connections one process opens."),
+    Setting("DB_POOL_TIMEOUT", _float(0.1, 60), "3", False,
+            "Seconds a request waits for a database connection before answering 503."),
+    Setting("MAX_BODY_BYTES", _int(1024, 10_485_760), "65536", False, "Largest request body accepted (413 above it)."),
+    Setting("EVENT_MAX_AGE_DAYS", _int(1, 3650), "90", False,
+            "Oldest occurred_at_ms / t accepted, in days before receive time (older is invalid_time)."),
+    Setting("EVENT_MAX_FUTURE_SECONDS", _int(0, 86400), "600", False,
+            "Furthest occurred_at_ms / t accepted ahead of receive time (clock skew allowance)."),
+    Setting("KEY_GRACE_HOURS", _int(0, 720), "24", False,
+            "Hours a rotated-out secret keeps working."),
+    Setting("AUTH_CACHE_SECONDS", _int(0, 300), "10", False,
+            "Seconds a web process caches a verified credential (expiry is still checked exactly)."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse every setting from the environment (overrides win); raise ConfigError on the first bad one."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            config[setting.name] = overrides[setting.name]
+            continue
+        raw = environ.get(setting.name)
+        if raw is None or raw == "":
+            if setting.default is None:
+                raise ConfigError(f"{setting.name} is not set: {setting.help}")
+            raw = setting.default
+        try:
+            config[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            shown = "(hidden)" if setting.secret else repr(raw)
+            raise ConfigError(f"{setting.name}={shown} is invalid: {exc}") from None
+    if config["DB_POOL_MIN"] > config["DB_POOL_MAX"]:
+        raise ConfigError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+    for name, value in overrides.items():
+        if name not in _BY_NAME:
+            config[name] = value
+    return config

@@ -1,0 +1,198 @@
+"""Ingress validation: a short list of named steps from raw fields to an accepted event.
+
+Each step either fills in part of `EventIn` or raises `Rejection` with a status from the
+documented set (docs/api.md). Empty optional fields count as absent, because postback macros
+that a partner leaves empty arrive as `uid=&value=`.
+"""
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from app.lib import tokens
+from app.lib.currency import normalize_currency
+
+CANONICAL_EVENTS = ("contact", "subscribed", "registration", "deposit")
+
+EVENT_FIELDS = frozenset({"event", "uid", "value", "currency", "eid", "occurred_at_ms", "tg_id"})
+MAX_EID_LENGTH = 200
+MAX_VALUE = Decimal("1e18")
+VALUE_QUANTUM = Decimal("0.000001")
+TG_ID_MAX = 2**63 - 1
+_VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Epoch ms below this are almost surely epoch seconds sent by mistake (year 1973 in ms).
+_LOOKS_LIKE_SECONDS = 100_000_000_000
+
+
+class Rejection(Exception):
+    """Input refused with a documented status and a human reason."""
+
+    def __init__(self, status: str, reason: str, http_status: int = 400):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.http_status = http_status
+
+
+@dataclass
+class EventIn:
+    """A validated event, ready to be written."""
+    event: str
+    uid: str | None
+    tg_id: int | None
+    eid: str | None
+    value: Decimal | None
+    currency: str
+    occurred_at_ms: int
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def dedup_key(self) -> str:
+        """The inbox's unique key: the eid when given (time-independent), else event, uid, tg_id and time."""
+        if self.eid is not None:
+            return f"eid:{self.event}:{self.eid}"
+        return f"at:{self.event}:{self.uid or ''}:{self.tg_id or ''}:{self.occurred_at_ms}"
+
+
+def _absent(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and raw.strip() == "")
+
+
+def check_event(raw: Any) -> str:
+    """The event name must be one of the four canonical events."""
+    if not isinstance(raw, str) or raw.strip() == "":
+        raise Rejection("invalid_event", "event is required: one of " + ", ".join(CANONICAL_EVENTS))
+    if raw not in CANONICAL_EVENTS:
+        raise Rejection("invalid_event", f"event {raw[:64]!r} is not one of " + ", ".join(CANONICAL_EVENTS))
+    return raw
+
+
+def check_uid(raw: Any) -> str | None:
+    """A uid is what a Telegram deep link can carry: 1–61 of [A-Za-z0-9_-]."""
+    if _absent(raw):
+        return None
+    if not isinstance(raw, str) or not tokens.UID_RE.fullmatch(raw.strip()):
+        shown = raw[:80] if isinstance(raw, str) else type(raw).__name__
+        raise Rejection("invalid_uid", f"uid {shown!r} must be 1-61 characters of A-Z a-z 0-9 _ -")
+    return raw.strip()
+
+
+def check_tg_id(raw: Any) -> int | None:
+    """A Telegram user id: a positive whole number (JSON number or digit string)."""
+    if _absent(raw):
+        return None
+    if isinstance(raw, bool):
+        raise Rejection("invalid_tg_id", "tg_id must be a positive whole number")
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if not isinstance(raw, int) or not 0 < raw <= TG_ID_MAX:
+        raise Rejection("invalid_tg_id", "tg_id must be a positive whole number")
+    return raw
+
+
+def check_value(raw: Any) -> Decimal | None:
+    """A finite, non-negative decimal (string or number), kept to six decimal places."""
+    if _absent(raw):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise Rejection("invalid_value", "value must be a number or a numeric string such as \"25.00\"")
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise Rejection("invalid_value", "value must be finite")
+        text = repr(raw)
+    else:
+        text = str(raw).strip()
+    if isinstance(raw, float) and "e" in text.lower():
+        text = format(Decimal(text), "f")
+    if text.startswith("-"):
+        raise Rejection("invalid_value", f"value {text[:40]!r} must not be negative")
+    if not _VALUE_RE.fullmatch(text):
+        raise Rejection("invalid_value", f"value {text[:40]!r} is not numeric (use digits and an optional '.')")
+    try:
+        value = Decimal(text).quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:
+        raise Rejection("invalid_value", f"value {text[:40]!r} is not numeric") from None
+    if value >= MAX_VALUE:
+        raise Rejection("invalid_value", "value is too large (at most 18 digits before the point)")
+    return value
+
+
+def check_currency(raw: Any) -> str:
+    """An ISO 4217 code, case-folded; USD when absent."""
+    if _absent(raw):
+        return "USD"
+    code = normalize_currency(raw) if isinstance(raw, str) else None
+    if code is None:
+        shown = raw[:16] if isinstance(raw, str) else type(raw).__name__
+        raise Rejection("invalid_currency", f"currency {shown!r} is not an ISO 4217 code such as USD or EUR")
+    return code
+
+
+def check_eid(raw: Any) -> str | None:
+    """An external id: a string or whole number, at most 200 characters, no control characters."""
+    if _absent(raw):
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str):
+        raise Rejection("invalid_eid", "eid must be a string (or a whole number)")
+    raw = raw.strip()
+    if len(raw) > MAX_EID_LENGTH or _CONTROL_RE.search(raw):
+        raise Rejection("invalid_eid", f"eid must be at most {MAX_EID_LENGTH} printable characters")
+    return raw
+
+
+def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: int) -> int:
+    """Epoch milliseconds within the plausibility window around receive time; receive time when absent."""
+    if _absent(raw):
+        return received_ms
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise Rejection("invalid_time", "time must be whole epoch milliseconds, e.g. 1764086400000")
+    if raw < _LOOKS_LIKE_SECONDS:
+        raise Rejection("invalid_time", f"time {raw} looks like epoch seconds; send epoch milliseconds")
+    if raw < received_ms - max_age_ms:
+        raise Rejection("invalid_time", f"time {raw} is more than {max_age_ms // 86_400_000} days in the past")
+    if raw > received_ms + max_future_ms:
+        raise Rejection("invalid_time", f"time {raw} is more than {max_future_ms // 1000} seconds in the future")
+    return raw
+
+
+def flags_for(event: EventIn) -> list[str]:
+    """Warnings recorded with an accepted event (they never reject it)."""
+    flags = []
+    if event.event == "deposit":
+        if event.value is None:
+            flags.append("deposit_without_value")
+        if event.eid is None:
+            flags.append("deposit_without_eid")
+    elif event.value is not None:
+        flags.append("value_on_non_deposit")
+    return flags
+
+
+def parse_event(fields: dict, *, time_field: str, received_ms: int, max_age_ms: int, max_future_ms: int) -> EventIn:
+    """Run every step over the raw fields (POST body or GET query) and return the event.
+
+    Steps, in order, so the first problem reported is the most fundamental one:
+    1. event name; 2. uid; 3. tg_id; 4. value; 5. currency; 6. eid; 7. time; 8. flags.
+    """
+    event = EventIn(
+        event=check_event(fields.get("event")),
+        uid=check_uid(fields.get("uid")),
+        tg_id=check_tg_id(fields.get("tg_id")),
+        value=check_value(fields.get("value")),
+        currency=check_currency(fields.get("currency")),
+        eid=check_eid(fields.get("eid")),
+        occurred_at_ms=check_time(fields.get(time_field), received_ms=received_ms,
+                                  max_age_ms=max_age_ms, max_future_ms=max_future_ms),
+    )
+    event.flags = flags_for(event)
+    return event

@@ -1,0 +1,200 @@
+"""The ingress API: POST /events, /bind, /clicks and header-less GET /e, /bind (docs/api.md)."""
+import ipaddress
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from app import db
+from app.auth.credentials import AuthError, require_bearer, require_ingest_token
+from app.ingress import store
+from app.ingress.parse import EVENT_FIELDS, Rejection, check_tg_id, check_uid, parse_event
+from app.lib import clock, tokens
+from app.pubsub import feed_channel
+
+bp = Blueprint("ingress", __name__)
+
+BIND_FIELDS = frozenset({"uid", "tg_id"})
+CLICK_FIELDS = frozenset({"link_slug", "fbclid", "fbp", "campaign_name", "raw_query", "utm_source", "utm_medium",
+                          "utm_campaign", "utm_content", "utm_term", "client_ip", "user_agent", "country"})
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+MAX_TEXT = {"raw_query": 4096, "user_agent": 1024}
+DEFAULT_MAX_TEXT = 512
+
+
+def _error(status: str, reason: str, http_status: int, **extra: Any):
+    response = jsonify(ok=False, status=status, error=reason, **extra)
+    response.status_code = http_status
+    if http_status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="xtracker"'
+    return response
+
+
+@bp.errorhandler(AuthError)
+def reject_credential(exc: AuthError):
+    """Every missing, wrong, misplaced or expired credential is a 401 with the reason."""
+    return _error("unauthorized", exc.reason, 401)
+
+
+@bp.errorhandler(Rejection)
+def reject_input(exc: Rejection):
+    """Refused input: the documented status, a reason, counted per space when the space is known."""
+    space_id = g.get("space_id")
+    if space_id is not None:
+        try:
+            with db.connection() as conn:
+                store.count_rejection(conn, space_id, clock.now().date(), f"{request.method} {request.path}", exc.status)
+        except db.StorageUnavailable:
+            pass
+    return _error(exc.status, exc.reason, exc.http_status)
+
+
+def _json_object(allowed: frozenset[str]) -> dict:
+    """The request body as a JSON object holding only `allowed` keys, or a Rejection."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise Rejection("invalid_json", "request body must be a JSON object")
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise Rejection("invalid_json", f"request body is not valid JSON: {str(exc)[:120]}") from None
+    if not isinstance(body, dict):
+        raise Rejection("invalid_json", "request body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Rejection("invalid_request", f"unknown field {unknown[0][:64]!r}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _query() -> dict:
+    return {key: request.args.get(key) for key in request.args}
+
+
+def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
+    """Validate, record and stitch one event, then signal the live feed (docs/api.md)."""
+    config = current_app.config
+    now = clock.now()
+    event = parse_event(fields, time_field=time_field, received_ms=clock.to_ms(now),
+                        max_age_ms=config["EVENT_MAX_AGE_DAYS"] * 86_400_000,
+                        max_future_ms=config["EVENT_MAX_FUTURE_SECONDS"] * 1000)
+    occurred_at = clock.from_ms(event.occurred_at_ms)
+    uid = event.uid
+    if uid is None and event.tg_id is not None:
+        with db.transaction() as conn:
+            store.lock_tg_id(conn, space_id, event.tg_id)
+            uid = store.find_uid_for_tg_id(conn, space_id, event.tg_id)
+            is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, occurred_at=occurred_at,
+                                                  received_at=now, source=source)
+    else:
+        with db.connection() as conn:
+            is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, occurred_at=occurred_at,
+                                                  received_at=now, source=source)
+    if is_new:
+        current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
+            "type": "event", "inbox_id": str(inbox_id), "event": event.event, "uid": uid,
+            "value": None if event.value is None else str(event.value), "currency": event.currency,
+            "eid": event.eid, "occurred_at_ms": event.occurred_at_ms, "flags": event.flags,
+        })
+    return jsonify(ok=True, status="queued" if is_new else "duplicate", inbox_id=str(inbox_id))
+
+
+@bp.post("/events")
+def create_event():
+    """Record a canonical event (Bearer)."""
+    g.space_id = require_bearer()
+    return _ingest(g.space_id, _json_object(EVENT_FIELDS), time_field="occurred_at_ms", source="post")
+
+
+@bp.get("/e")
+def create_event_from_postback():
+    """Record a canonical event from a header-less postback (ingest token); extra parameters are ignored."""
+    g.space_id = require_ingest_token()
+    fields = _query()
+    fields.pop("token", None)
+    return _ingest(g.space_id, fields, time_field="t", source="get")
+
+
+def _bind(space_id: int, raw_uid: Any, raw_tg_id: Any):
+    """Compare-and-set uid → Telegram user, then back-fill that user's uid-less events."""
+    uid = check_uid(raw_uid)
+    if uid is None:
+        raise Rejection("invalid_uid", "uid is required")
+    tg_id = check_tg_id(raw_tg_id)
+    if tg_id is None:
+        raise Rejection("invalid_tg_id", "tg_id is required: the Telegram user id (message.from_user.id)")
+    with db.transaction() as conn:
+        store.lock_tg_id(conn, space_id, tg_id)
+        result = store.bind_uid(conn, space_id, uid, tg_id, clock.now())
+        backfilled = store.backfill_tg_events(conn, space_id, uid, tg_id) if result["bound"] else 0
+    if not result["bound"]:
+        return _error("conflict", "this uid is already bound to another Telegram user; the first bind wins",
+                      409, matched=result["matched"])
+    current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
+        "type": "bind", "uid": uid, "tg_id": tg_id, "matched": result["matched"], "backfilled": backfilled,
+    })
+    return jsonify(ok=True, matched=result["matched"])
+
+
+@bp.post("/bind")
+def create_binding():
+    """Bind a click uid to a Telegram user id (Bearer)."""
+    g.space_id = require_bearer()
+    body = _json_object(BIND_FIELDS)
+    return _bind(g.space_id, body.get("uid"), body.get("tg_id"))
+
+
+@bp.get("/bind")
+def create_binding_from_postback():
+    """Header-less bind (ingest token); `tg` and `tg_id` are both accepted."""
+    g.space_id = require_ingest_token()
+    tg = request.args.get("tg")
+    return _bind(g.space_id, request.args.get("uid"), tg if tg not in (None, "") else request.args.get("tg_id"))
+
+
+def _click_fields(body: dict) -> dict:
+    """Validate the optional click fields and derive utm_*, fbclid and fbc from raw_query."""
+    fields: dict[str, Any] = {}
+    for name in CLICK_FIELDS:
+        raw = body.get(name)
+        if raw is None or raw == "":
+            continue
+        if not isinstance(raw, str):
+            raise Rejection("invalid_request", f"{name} must be a string")
+        if len(raw) > MAX_TEXT.get(name, DEFAULT_MAX_TEXT) or "\x00" in raw:
+            raise Rejection("invalid_request", f"{name} must be at most {MAX_TEXT.get(name, DEFAULT_MAX_TEXT)} characters")
+        fields[name] = raw
+    if "client_ip" in fields:
+        try:
+            fields["client_ip"] = str(ipaddress.ip_address(fields["client_ip"].strip()))
+        except ValueError:
+            raise Rejection("invalid_request", "client_ip must be an IPv4 or IPv6 address") from None
+    if "country" in fields:
+        country = fields["country"].strip().upper()
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise Rejection("invalid_request", "country must be a two-letter ISO 3166 code")
+        fields["country"] = country
+    if "raw_query" in fields:
+        query = dict(parse_qsl(fields["raw_query"].lstrip("?"), keep_blank_values=False))
+        for name in (*UTM_FIELDS, "fbclid", "campaign_name"):
+            if name not in fields and query.get(name):
+                fields[name] = query[name][:DEFAULT_MAX_TEXT]
+    return fields
+
+
+@bp.post("/clicks")
+def create_click():
+    """Back-fill a click that did not come through the tracker's landing and mint its uid (Bearer)."""
+    g.space_id = require_bearer()
+    fields = _click_fields(_json_object(CLICK_FIELDS))
+    now = clock.now()
+    if "fbclid" in fields:
+        # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
+        fields["fbc"] = f"fb.1.{clock.to_ms(now)}.{fields['fbclid']}"
+    with db.connection() as conn:
+        uid = store.create_click(conn, g.space_id, tokens.new_uid(), now, "api", fields)
+    return jsonify(ok=True, uid=uid)

@@ -1,0 +1,29 @@
+"""Minting of unguessable identifiers and secrets, and the digests stored in their place."""
+import hashlib
+import re
+import secrets
+
+SECRET_PREFIX = {"bearer": "xtb_", "ingest": "xti_"}
+
+# Telegram's /start payload is at most 64 of [A-Za-z0-9_-]; "fb_" takes three.
+UID_RE = re.compile(r"[A-Za-z0-9_-]{1,61}")
+
+
+def new_uid() -> str:
+    """A 128-bit random uid, 22 URL-safe characters, so `fb_<uid>` fits a Telegram deep link."""
+    return secrets.token_urlsafe(16)
+
+
+def new_secret(kind: str) -> str:
+    """A 256-bit random secret whose prefix names its kind (xtb_ bearer, xti_ ingest token)."""
+    return SECRET_PREFIX[kind] + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> bytes:
+    """SHA-256 of a secret: what the database stores and looks up."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+def hint(secret: str) -> str:
+    """The part of a secret safe to show again later: its prefix and last four characters."""
+    return f"{secret[:4]}…{secret[-4:]}"

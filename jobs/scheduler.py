@@ -1,0 +1,58 @@
+"""The periodic process (Procfile `scheduler`): runs each periodic task on its interval.
+
+Tasks run here directly rather than through RQ so they keep running when Redis is away; the
+work they trigger is idempotent, so two schedulers running at once are harmless.
+"""
+import logging
+import signal
+import sys
+import time
+from typing import Callable
+
+from app import create_app, db
+from jobs import maintenance
+
+log = logging.getLogger("xtracker.scheduler")
+
+# (name, interval in seconds, task)
+PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
+    ("purge_expired_keys", 3600.0, maintenance.purge_expired_keys),
+)
+
+TICK_SECONDS = 1.0
+
+
+def main() -> int:
+    """Loop until SIGINT/SIGTERM, running each task when its interval has passed."""
+    app = create_app(process="scheduler")
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    next_run = {name: 0.0 for name, _, _ in PERIODIC}
+    log.info("scheduler started: %s", ", ".join(f"{n} every {i:g}s" for n, i, _ in PERIODIC))
+    with app.app_context():
+        while not stopping:
+            now = time.monotonic()
+            for name, interval, task in PERIODIC:
+                if now < next_run[name]:
+                    continue
+                try:
+                    task()
+                    next_run[name] = now + interval
+                except db.StorageUnavailable as exc:
+                    log.warning("%s: storage unavailable (%s); retrying shortly", name, exc)
+                    next_run[name] = now + 5
+                except Exception:
+                    log.exception("%s failed", name)
+                    next_run[name] = now + interval
+            time.sleep(TICK_SECONDS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

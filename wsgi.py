@@ -1,0 +1,9 @@
+"""WSGI entry point: `gunicorn -c gunicorn.conf.py wsgi:app`, and `flask --app wsgi …` for the CLI.
+
+Under gunicorn, gevent's monkey-patching has already happened in gunicorn.conf.py, before this
+module (and psycopg) is imported: a psycopg imported first would block the whole worker on
+every query.
+"""
+from app import create_app
+
+app = create_app(process="web" if "gunicorn" in __import__("sys").modules else "cli")
