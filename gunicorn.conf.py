@@ -20,6 +20,9 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "xtracker-web"
+# gunicorn 27 opens a control socket at one fixed path per user; several servers on a machine
+# (make run beside the test suite or a benchmark) would fight over it.
+control_socket_disable = True
 
 
 def worker_exit(server, worker):

@@ -124,7 +124,8 @@ def start_postgres(base: Path, *, database: str, fast: bool = False) -> str:
         if fast:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         done = subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(run / "postgres.log"),
-                               "-o", options, "-w", "-t", "60", "start"], stdout=subprocess.DEVNULL)
+                               "-o", options, "-w", "-t", "60", "start"], stdout=subprocess.DEVNULL,
+                              start_new_session=True)
         if done.returncode != 0:
             log = (run / "postgres.log").read_text()[-2000:] if (run / "postgres.log").exists() else ""
             raise ServiceError(f"PostgreSQL did not start (see {run / 'postgres.log'}):\n{log}")
@@ -174,7 +175,9 @@ class Redis:
         args = [redis_server(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
                 "--dir", str(self.base), "--logfile", str(self.base / "redis.log")]
         args += ["--appendonly", "yes", "--save", "60 1"] if self.persist else ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C meant for the app processes must not take Redis down under them.
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         deadline = time.monotonic() + 15
         import socket as _socket
         while time.monotonic() < deadline:
@@ -200,3 +203,16 @@ class Redis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def browser() -> str:
+    """Path of Debian's Chromium for the browser tests, installing it when absent."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    apt_install(APT_PACKAGES["chromium"])
+    found = shutil.which("chromium")
+    if found is None:
+        raise ServiceError("chromium not found; install the chromium package")
+    return found

@@ -1,0 +1,32 @@
+"""`make test`: make sure the OS has what the suite needs, then run pytest over all of it.
+
+Missing PostgreSQL or Redis binaries are installed (as root, with apt-get) or reported; the
+suite then starts its own throwaway servers. Exit 5 (no tests collected) counts as a failure.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import services  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    """Provision, then run pytest with any extra arguments."""
+    try:
+        services.postgres_bin()
+        services.redis_server()
+        services.browser()
+    except services.ServiceError as exc:
+        print(f"make test cannot run: {exc}", file=sys.stderr)
+        return 2
+    code = subprocess.call([sys.executable, "-m", "pytest", *argv], cwd=ROOT)
+    if code == 5:
+        print("make test: no tests were collected; that is a failure", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

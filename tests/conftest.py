@@ -1,0 +1,241 @@
+"""Fixtures: private PostgreSQL and Redis for the run, the app, clients, spaces and a live server.
+
+The run starts its own throwaway servers (or uses TEST_DATABASE_URL / TEST_REDIS_URL), refuses
+any database whose name does not end in `_test`, and fails, never skips, when one is missing.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import psycopg
+import pytest
+import redis as redis_lib
+from psycopg.rows import dict_row
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import services  # noqa: E402
+
+from app import close_app, create_app, db as app_db  # noqa: E402
+from app.auth import credentials, store as auth_store  # noqa: E402
+from app.space import store as space_store  # noqa: E402
+
+TEST_SECRET_KEY = "test-secret-key-" + "k" * 40
+VENV_BIN = Path(sys.executable).parent
+
+
+class Servers:
+    """The run's PostgreSQL and Redis, with a handle to stop and restart Redis."""
+
+    def __init__(self):
+        self.base = Path(tempfile.mkdtemp(prefix="xt-test-"))
+        self.redis_proc: services.Redis | None = None
+        self.own_postgres = False
+        self.database_url = os.environ.get("TEST_DATABASE_URL") or ""
+        self.redis_url = os.environ.get("TEST_REDIS_URL") or ""
+
+    def start(self) -> None:
+        if not self.database_url:
+            self.database_url = services.start_postgres(self.base, database="xtracker_test", fast=True)
+            self.own_postgres = True
+        name = urlparse(self.database_url).path.lstrip("/")
+        if not name.endswith("_test"):
+            raise pytest.UsageError(f"refusing to use database {name!r}: test databases must end in _test")
+        if not self.redis_url:
+            self.redis_proc = services.Redis(self.base)
+            self.redis_url = self.redis_proc.start()
+
+    def stop_redis(self) -> None:
+        assert self.redis_proc, "stopping Redis needs the run's own Redis (unset TEST_REDIS_URL)"
+        self.redis_proc.stop()
+
+    def start_redis(self) -> None:
+        self.redis_proc.start()
+
+    def close(self) -> None:
+        if self.redis_proc:
+            self.redis_proc.stop()
+        if self.own_postgres:
+            services.stop_postgres(self.base)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers():
+    """Start the throwaway servers once per run and apply the migrations."""
+    found = Servers()
+    try:
+        found.start()
+        with psycopg.connect(found.database_url, autocommit=True) as conn:
+            app_db.migrate(conn)
+            tables = [r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
+        found.tables = tables
+        yield found
+    finally:
+        found.close()
+
+
+class Clock:
+    """A test clock: frozen at `now` until moved with advance()."""
+
+    def __init__(self):
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    """The clock installed in `app`."""
+    return Clock()
+
+
+def settings(servers: Servers, **extra) -> dict:
+    """Overrides that point an app at the run's servers."""
+    return {"DATABASE_URL": servers.database_url, "REDIS_URL": servers.redis_url,
+            "SECRET_KEY": TEST_SECRET_KEY, "DB_POOL_MIN": 1, **extra}
+
+
+@pytest.fixture(autouse=True)
+def clean_state(servers):
+    """Empty every table and the Redis db before each test; flush Redis after it too."""
+    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(servers.tables) + " RESTART IDENTITY CASCADE")
+    credentials.clear_cache()
+    client = redis_lib.Redis.from_url(servers.redis_url)
+    client.flushdb()
+    yield
+    try:
+        client.flushdb()
+    except redis_lib.RedisError:
+        pass
+    client.close()
+
+
+@pytest.fixture
+def app(servers, clock):
+    """The XTRACKER app against the run's servers, with the test clock."""
+    application = create_app(settings(servers, CLOCK=clock))
+    application.config["TESTING"] = True
+    yield application
+    close_app(application)
+
+
+@pytest.fixture
+def client(app):
+    """A Flask test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db(servers):
+    """An autocommit connection to the test database (dict rows)."""
+    with psycopg.connect(servers.database_url, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
+
+
+@pytest.fixture
+def redis(servers):
+    """A Redis client on the run's Redis."""
+    client = redis_lib.Redis.from_url(servers.redis_url)
+    yield client
+    client.close()
+
+
+def make_space(app, name: str) -> dict:
+    """Create a space with both secrets; return its row plus `bearer` and `ingest`."""
+    with app.app_context():
+        with app_db.transaction() as conn:
+            space = space_store.create_space(conn, name)
+            now = app.config["CLOCK"]()
+            space["bearer"] = auth_store.create_key(conn, space["id"], "bearer", now)
+            space["ingest"] = auth_store.create_key(conn, space["id"], "ingest", now)
+    return space
+
+
+@pytest.fixture
+def space(app):
+    """Alice's space."""
+    return make_space(app, "Alice Funnel")
+
+
+@pytest.fixture
+def other_space(app):
+    """Bob's space: nothing of Alice's may be visible or writable with its credentials."""
+    return make_space(app, "Bob Funnel")
+
+
+def bearer(space: dict) -> dict:
+    """Authorization header for a space's bearer secret."""
+    return {"Authorization": f"Bearer {space['bearer']}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn started exactly as the Procfile's web line, on a free port."""
+
+    def __init__(self, servers: Servers, env: dict | None = None, workers: int = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": servers.database_url, "REDIS_URL": servers.redis_url,
+                    "SECRET_KEY": TEST_SECRET_KEY, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers),
+                    "LOG_LEVEL": "WARNING", **(env or {})}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "LiveServer":
+        procfile = (ROOT / "Procfile").read_text()
+        web = next(line.split(":", 1)[1].strip() for line in procfile.splitlines() if line.startswith("web:"))
+        args = web.split()
+        args[0] = str(VENV_BIN / args[0])
+        self.log = open(tempfile.mktemp(prefix="xt-gunicorn-", suffix=".log"), "w+")
+        self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError("gunicorn exited:\n" + self.log.read()[-3000:])
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(servers):
+    """One gunicorn (Procfile web line, gevent) for the run's black-box tests."""
+    server = LiveServer(servers, workers=2).start()
+    yield server
+    server.stop()
