@@ -35,11 +35,27 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     )
     app.extensions["xt_redis"] = pubsub.create_redis(settings["REDIS_URL"])
     app.extensions["xt_publisher"] = pubsub.Publisher(app.extensions["xt_redis"])
+    from app.ingress.inbox import InboxWriter
+    app.extensions["xt_inbox"] = InboxWriter(app.extensions["xt_pool"], writers=settings["INGEST_WRITERS"],
+                                             batch_max=settings["INGEST_BATCH_MAX"])
 
     from app.health.views import bp as health_bp
     from app.ingress.views import bp as ingress_bp
     app.register_blueprint(health_bp)
     app.register_blueprint(ingress_bp)
+
+    from app.dashboard.views import bp as dashboard_bp
+    from app.web.views import bp as web_bp
+    app.register_blueprint(web_bp)
+    app.register_blueprint(dashboard_bp)
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+
+    from app.docs.views import bp as docs_bp
+    app.register_blueprint(docs_bp)
+
+    # Keep the landing last: its /<slug> must never shadow another blueprint's route.
+    from app.landing.views import bp as landing_bp
+    app.register_blueprint(landing_bp)
 
     from app.cli import register_cli
     register_cli(app)
@@ -49,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
 
 def close_app(app: Flask) -> None:
     """Release the pool and the Redis client (gunicorn worker_exit, tests, CLI exit)."""
+    app.extensions["xt_publisher"].flush(timeout=2)
     app.extensions["xt_pool"].close()
     app.extensions["xt_redis"].close()
 

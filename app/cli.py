@@ -9,7 +9,9 @@ from flask import Flask, current_app
 
 from app import db
 from app.auth import store as auth_store
+from app.delivery import cli as delivery_cli
 from app.lib import clock, passwords
+from app.link import cli as link_cli
 from app.space import store as space_store
 
 
@@ -41,6 +43,8 @@ def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dic
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
+    link_cli.register(app)
+    delivery_cli.register(app)
 
     @app.cli.group("db")
     def db_group():

@@ -75,6 +75,42 @@ def _public_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+_HOSTNAME_RE = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _hostname(raw: str) -> str:
+    name = raw.strip().lower().rstrip(".")
+    if not _HOSTNAME_RE.fullmatch(name):
+        raise ValueError(f"{raw.strip()!r} is not a hostname such as tracker.example.com")
+    return name
+
+
+def _hostnames(raw: str) -> frozenset[str]:
+    return frozenset(_hostname(part) for part in raw.split(",") if part.strip())
+
+
+def _optional_hostname(raw: str) -> str:
+    return _hostname(raw) if raw.strip() else ""
+
+
+def _proxies(raw: str) -> tuple:
+    from app.lib import proxies
+    return proxies.parse_networks(raw)
+
+
+def _optional_file(raw: str) -> str:
+    path = raw.strip()
+    if path and not os.path.isfile(path):
+        raise ValueError("must be the path of an existing file")
+    return path
+
+
+def _graph_version(raw: str) -> str:
+    if not re.fullmatch(r"v\d{1,2}\.\d", raw):
+        raise ValueError("must look like v23.0")
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -109,6 +145,45 @@ SETTINGS: tuple[Setting, ...] = (
             "Hours a rotated-out secret keeps working."),
     Setting("AUTH_CACHE_SECONDS", _int(0, 300), "10", False,
             "Seconds a web process caches a verified credential (expiry is still checked exactly)."),
+    Setting("SESSION_HOURS", _int(1, 8760), "336", False,
+            "Hours a dashboard login session lasts (a logout ends it at once)."),
+    Setting("LOGIN_MAX_FAILURES", _int(1, 1000), "5", False,
+            "Failed sign-ins per email within LOGIN_THROTTLE_MINUTES before that email is refused (4x per client address)."),
+    Setting("LOGIN_THROTTLE_MINUTES", _int(1, 1440), "15", False,
+            "Window, in minutes, over which failed sign-ins are counted and refused."),
+    Setting("INGEST_WRITERS", _int(1, 32), "4", False,
+            "Concurrent inbox writers per web process; each commits a batch of waiting events at once."),
+    Setting("INGEST_BATCH_MAX", _int(1, 5000), "256", False, "Most events one inbox writer commits together."),
+    Setting("ALLOW_PRIVATE_DESTINATIONS", _bool, "0", False,
+            "1 lets destinations call loopback, private and link-local addresses (local development and"
+            " tests); otherwise such requests are refused on the resolved address."),
+    Setting("GRAPH_API_BASE_URL", _url(("https", "http")), "https://graph.facebook.com", False,
+            "Base URL of Meta's Graph API for Conversions API destinations (tests point it at a local sink)."),
+    Setting("GRAPH_API_VERSION", _graph_version, "v23.0", False,
+            "Graph API version new Conversions API destinations use unless one is given."),
+    Setting("CAPI_CLICK_WAIT_SECONDS", _int(0, 86400), "3600", False,
+            "Seconds a Conversions API delivery waits for its journey's click before it goes with what is known."),
+    Setting("DELIVERY_CONNECT_TIMEOUT", _float(0.1, 60), "5", False, "Seconds to connect to a destination."),
+    Setting("DELIVERY_READ_TIMEOUT", _float(0.1, 120), "15", False,
+            "Seconds to wait for a destination's response (a timeout is retried, at least 60 s later)."),
+    Setting("DELIVERY_CONCURRENCY", _int(1, 256), "32", False, "Requests one delivery worker keeps in flight."),
+    Setting("DELIVERY_LEASE_SECONDS", _int(30, 3600), "300", False,
+            "Seconds a worker owns the deliveries it claimed; after that a dead worker's rows are due again."),
+    Setting("TRACKER_HOSTS", _hostnames, "localhost,127.0.0.1", False,
+            "Comma-separated hostnames (any port) that serve the whole app; PUBLIC_URL's host is always one."
+            " Other hosts serve only verified custom landing domains, and everything else is 404."),
+    Setting("CNAME_TARGET", _optional_hostname, "", False,
+            "Hostname customers point their landing domains at (CNAME); PUBLIC_URL's host when empty."),
+    Setting("TRUSTED_PROXIES", _proxies, "cloudflare,127.0.0.0/8,::1/128", False,
+            "Comma-separated CIDRs (and `cloudflare` for Cloudflare's published ranges) whose"
+            " CF-Connecting-IP, CF-IPCountry and X-Forwarded-For headers are believed."),
+    Setting("GEOIP_DB", _optional_file, "", False,
+            "Path to a MaxMind-format country database (.mmdb); countries of clicks that did not come"
+            " through Cloudflare are looked up in it. Empty: no lookup."),
+    Setting("CLICK_REUSE_MINUTES", _int(0, 10080), "30", False,
+            "Minutes a browser that opens the same link again keeps its uid (no new click); 0 disables."),
+    Setting("LINK_CACHE_SECONDS", _int(0, 300), "5", False,
+            "Seconds a web process caches a link or custom domain looked up by a landing."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

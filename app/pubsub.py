@@ -6,6 +6,8 @@ connect timeout on every request while Redis is away.
 """
 import json
 import logging
+import queue
+import threading
 import time
 
 import redis
@@ -28,20 +30,65 @@ def feed_channel(space_id: int) -> str:
 
 
 class Publisher:
-    """Publishes JSON messages, swallowing Redis failures (with a short back-off)."""
+    """Publishes JSON messages from a background thread, pipelined, swallowing Redis failures.
+
+    `publish()` only enqueues, so a request never waits for Redis; messages queued while Redis
+    is unreachable are dropped after one failed attempt (the feed is a signal; Postgres holds
+    every event) and publishing pauses briefly before it tries again.
+    """
+
+    QUEUE_LIMIT = 10_000
+    BATCH_MAX = 500
 
     def __init__(self, client: redis.Redis):
         self.client = client
+        self._queue: queue.Queue[tuple[str, str]] = queue.Queue(self.QUEUE_LIMIT)
+        self._started = False
+        self._start_lock = threading.Lock()
         self._paused_until = 0.0
 
     def publish(self, channel: str, message: dict) -> bool:
-        """Publish one message; return False (and log) when Redis is unreachable."""
+        """Queue one message for publishing; False when it was dropped (queue full or Redis paused)."""
         if time.monotonic() < self._paused_until:
             return False
+        self._ensure_started()
         try:
-            self.client.publish(channel, json.dumps(message, separators=(",", ":"), default=str))
+            self._queue.put_nowait((channel, json.dumps(message, separators=(",", ":"), default=str)))
             return True
-        except redis.RedisError as exc:
-            self._paused_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
-            log.warning("redis publish to %s failed: %s", channel, exc)
+        except queue.Full:
             return False
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every queued message was sent or dropped (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        with self._start_lock:
+            if not self._started:
+                threading.Thread(target=self._run, name="feed-publisher", daemon=True).start()
+                self._started = True
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                if time.monotonic() >= self._paused_until:
+                    with self.client.pipeline(transaction=False) as pipe:
+                        for channel, payload in batch:
+                            pipe.publish(channel, payload)
+                        pipe.execute()
+            except redis.RedisError as exc:
+                self._paused_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                log.warning("redis publish of %d messages failed: %s", len(batch), exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()

@@ -2,7 +2,8 @@
 import redis
 from flask import Flask
 
-QUEUES = ("xt-default",)
+# xt-delivery first: a delivery backlog must not wait behind housekeeping.
+QUEUES = ("xt-delivery", "xt-default")
 
 
 def queue_connection(app: Flask) -> redis.Redis:

@@ -10,13 +10,14 @@ import time
 from typing import Callable
 
 from app import create_app, db
-from jobs import maintenance
+from jobs import delivery, maintenance
 
 log = logging.getLogger("xtracker.scheduler")
 
 # (name, interval in seconds, task)
 PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("purge_expired_keys", 3600.0, maintenance.purge_expired_keys),
+    ("sweep_due_deliveries", 5.0, delivery.sweep_due_deliveries),
 )
 
 TICK_SECONDS = 1.0

@@ -5,72 +5,140 @@ ignores NULL), counts and revenue add. Each event is applied to a journey exactl
 insert when its uid is known, or when a bind moves it from "no uid" to a uid (an UPDATE that
 only matches uid IS NULL rows can move a row once).
 """
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from app.ingress.parse import EventIn
 
-_RECORD_EVENT = """
-WITH ins AS (
+# One statement records a whole batch of events (one or many, from any spaces: every row carries
+# its space_id from the credential that sent it) and stitches them: the unique
+# (space_id, dedup_key) index alone decides new vs duplicate, and journeys get one aggregated
+# upsert per uid. Input and journey rows are sorted so concurrent batches take their row locks
+# in the same order and cannot deadlock.
+_RECORD_EVENTS = """
+WITH input AS (
+    SELECT * FROM unnest(
+        %(space_id)s::bigint[], %(event)s::text[], %(uid)s::text[], %(tg_id)s::bigint[], %(eid)s::text[],
+        %(value)s::numeric[], %(currency)s::text[], %(occurred_at_ms)s::bigint[],
+        %(received_at)s::timestamptz[], %(source)s::text[], %(flags)s::text[], %(dedup_key)s::text[]
+    ) AS t(space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source, flags,
+           dedup_key)
+), ins AS (
     INSERT INTO events (space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms,
                         received_at, source, flags, dedup_key)
-    VALUES (%(space_id)s, %(event)s, %(uid)s, %(tg_id)s, %(eid)s, %(value)s, %(currency)s,
-            %(occurred_at_ms)s, %(received_at)s, %(source)s, %(flags)s, %(dedup_key)s)
+    SELECT space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source,
+           string_to_array(flags, ','), dedup_key
+    FROM input ORDER BY space_id, dedup_key
     ON CONFLICT (space_id, dedup_key) DO NOTHING
-    RETURNING id, uid
+    RETURNING space_id, id, dedup_key, uid, event, value, currency, occurred_at_ms, received_at
+), stitch AS (
+    SELECT space_id, uid, event, value, currency, received_at,
+           to_timestamp(occurred_at_ms / 1000.0) AS occurred_at
+    FROM ins WHERE uid IS NOT NULL
+), revenue AS (
+    SELECT space_id, uid, jsonb_object_agg(currency, total::text) AS amounts
+    FROM (SELECT space_id, uid, currency, sum(value) AS total FROM stitch
+          WHERE event = 'deposit' AND value IS NOT NULL GROUP BY space_id, uid, currency) sums
+    GROUP BY space_id, uid
 ), stitched AS (
     INSERT INTO journeys AS j (space_id, uid, created_at, contact_at, subscribed_at, registration_at,
                                deposit_at, last_event_at, event_count, deposit_count, revenue)
-    SELECT %(space_id)s, ins.uid, %(received_at)s,
-           CASE WHEN %(event)s = 'contact' THEN %(occurred_at)s END,
-           CASE WHEN %(event)s = 'subscribed' THEN %(occurred_at)s END,
-           CASE WHEN %(event)s = 'registration' THEN %(occurred_at)s END,
-           CASE WHEN %(event)s = 'deposit' THEN %(occurred_at)s END,
-           %(occurred_at)s, 1,
-           CASE WHEN %(event)s = 'deposit' THEN 1 ELSE 0 END,
-           %(revenue)s
-    FROM ins WHERE ins.uid IS NOT NULL
+    SELECT s.space_id, s.uid, min(s.received_at),
+           min(s.occurred_at) FILTER (WHERE s.event = 'contact'),
+           min(s.occurred_at) FILTER (WHERE s.event = 'subscribed'),
+           min(s.occurred_at) FILTER (WHERE s.event = 'registration'),
+           min(s.occurred_at) FILTER (WHERE s.event = 'deposit'),
+           max(s.occurred_at), count(*), count(*) FILTER (WHERE s.event = 'deposit'),
+           coalesce(min(r.amounts::text)::jsonb, '{}'::jsonb)
+    FROM stitch s LEFT JOIN revenue r ON r.space_id = s.space_id AND r.uid = s.uid
+    GROUP BY s.space_id, s.uid
+    ORDER BY s.space_id, s.uid
     ON CONFLICT (space_id, uid) DO UPDATE SET
         contact_at      = LEAST(j.contact_at, EXCLUDED.contact_at),
         subscribed_at   = LEAST(j.subscribed_at, EXCLUDED.subscribed_at),
         registration_at = LEAST(j.registration_at, EXCLUDED.registration_at),
         deposit_at      = LEAST(j.deposit_at, EXCLUDED.deposit_at),
         last_event_at   = GREATEST(j.last_event_at, EXCLUDED.last_event_at),
-        event_count     = j.event_count + 1,
+        event_count     = j.event_count + EXCLUDED.event_count,
         deposit_count   = j.deposit_count + EXCLUDED.deposit_count,
-        revenue         = revenue_add(j.revenue, EXCLUDED.revenue)
+        revenue         = CASE WHEN EXCLUDED.revenue = '{}'::jsonb THEN j.revenue
+                               ELSE revenue_add(j.revenue, EXCLUDED.revenue) END
+    RETURNING 1
+), fanout AS (
+    -- The outbox: one delivery per (new event, destination whose event map maps it), written by
+    -- the same statement (so the same transaction) as the event; the unique index on
+    -- (space_id, event_id, destination_id) forbids a second fan-out. No destinations: one index probe.
+    INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)
+    SELECT ins.space_id, ins.id, d.id, ins.event, ins.received_at,
+           CASE WHEN d.paused_at IS NULL THEN ins.received_at ELSE 'infinity'::timestamptz END
+    FROM ins JOIN destinations d ON d.space_id = ins.space_id AND d.event_map ? ins.event
+    ORDER BY ins.space_id, ins.id, d.id
+    ON CONFLICT (space_id, event_id, destination_id) DO NOTHING
     RETURNING 1
 )
-SELECT id FROM ins
+SELECT space_id, dedup_key, id FROM ins
 """
 
 
-def record_event(conn: psycopg.Connection, space_id: int, event: EventIn, *, uid: str | None,
-                 occurred_at: datetime, received_at: datetime, source: str) -> tuple[bool, int]:
-    """Insert the event under `uid` and stitch it in one statement; return (is_new, inbox id).
+@dataclass
+class InboxItem:
+    """One accepted event waiting to be recorded: what was sent, and the uid to stitch it to.
 
     `uid` is the sent uid, or the one resolved from tg_id; the dedup key always comes from what
-    was sent, so a retry dedups even if a bind happened in between. The unique
-    (space_id, dedup_key) index decides new vs duplicate; on a duplicate the id of the event
-    already recorded is returned.
+    was sent, so a retry dedups even if a bind happened in between.
     """
-    revenue = {event.currency: str(event.value)} if event.event == "deposit" and event.value is not None else {}
-    params = {
-        "space_id": space_id, "event": event.event, "uid": uid, "tg_id": event.tg_id, "eid": event.eid,
-        "value": event.value, "currency": event.currency, "occurred_at_ms": event.occurred_at_ms,
-        "occurred_at": occurred_at, "received_at": received_at, "source": source, "flags": event.flags,
-        "dedup_key": event.dedup_key, "revenue": Jsonb(revenue),
-    }
-    row = conn.execute(_RECORD_EVENT, params).fetchone()
-    if row is not None:
-        return True, row["id"]
-    existing = conn.execute(
-        "SELECT id FROM events WHERE space_id = %(space_id)s AND dedup_key = %(dedup_key)s",
-        {"space_id": space_id, "dedup_key": event.dedup_key},
-    ).fetchone()
-    return False, existing["id"]
+    space_id: int
+    event: EventIn
+    uid: str | None
+    received_at: datetime
+    source: str
+
+
+def record_events(conn: psycopg.Connection, items: list[InboxItem]) -> list[tuple[bool, int]]:
+    """Record and stitch a batch in one statement; return (is_new, inbox id) per item, in order.
+
+    On a duplicate (already stored, or repeated within the batch) the id of the event recorded
+    first is returned.
+    """
+    columns: dict[str, list] = {name: [] for name in (
+        "space_id", "event", "uid", "tg_id", "eid", "value", "currency", "occurred_at_ms", "received_at",
+        "source", "flags", "dedup_key")}
+    for item in items:
+        e = item.event
+        for name, value in (("space_id", item.space_id), ("event", e.event), ("uid", item.uid),
+                            ("tg_id", e.tg_id), ("eid", e.eid), ("value", e.value), ("currency", e.currency),
+                            ("occurred_at_ms", e.occurred_at_ms), ("received_at", item.received_at),
+                            ("source", item.source), ("flags", ",".join(e.flags)), ("dedup_key", e.dedup_key)):
+            columns[name].append(value)
+    inserted = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(_RECORD_EVENTS, columns)}
+    results: list[tuple[bool, int] | None] = []
+    claimed: set[tuple[int, str]] = set()
+    missing: list[tuple[int, str]] = []
+    for item in items:
+        key = (item.space_id, item.event.dedup_key)
+        if key in inserted and key not in claimed:
+            claimed.add(key)
+            results.append((True, inserted[key]))
+        else:
+            results.append(None)
+            missing.append(key)
+    if missing:
+        existing = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(
+            "SELECT e.space_id, e.dedup_key, e.id FROM events e"
+            " JOIN unnest(%(space_id)s::bigint[], %(dedup_key)s::text[]) AS k(space_id, dedup_key)"
+            "   ON e.space_id = k.space_id AND e.dedup_key = k.dedup_key",
+            {"space_id": [k[0] for k in missing], "dedup_key": [k[1] for k in missing]})}
+        results = [r if r is not None else (False, existing[(item.space_id, item.event.dedup_key)])
+                   for r, item in zip(results, items)]
+    return results
+
+
+def record_event(conn: psycopg.Connection, space_id: int, event: EventIn, *, uid: str | None,
+                 received_at: datetime, source: str, occurred_at: datetime | None = None) -> tuple[bool, int]:
+    """Record and stitch one event; return (is_new, inbox id). See `record_events`."""
+    return record_events(conn, [InboxItem(space_id, event, uid, received_at, source)])[0]
 
 
 def lock_tg_id(conn: psycopg.Connection, space_id: int, tg_id: int) -> None:
@@ -146,12 +214,13 @@ def backfill_tg_events(conn: psycopg.Connection, space_id: int, uid: str, tg_id:
 
 _CREATE_CLICK = """
 WITH c AS (
-    INSERT INTO clicks (space_id, uid, created_at, source, link_slug, fbclid, fbc, fbp, campaign_name,
-                        utm_source, utm_medium, utm_campaign, utm_content, utm_term, raw_query,
-                        client_ip, user_agent, country)
-    VALUES (%(space_id)s, %(uid)s, %(created_at)s, %(source)s, %(link_slug)s, %(fbclid)s, %(fbc)s, %(fbp)s,
-            %(campaign_name)s, %(utm_source)s, %(utm_medium)s, %(utm_campaign)s, %(utm_content)s,
-            %(utm_term)s, %(raw_query)s, %(client_ip)s, %(user_agent)s, %(country)s)
+    INSERT INTO clicks (space_id, uid, created_at, source, link_id, link_slug, fbclid, fbc, fbp, campaign_name,
+                        campaign_id, adset_name, adset_id, ad_name, ad_id, utm_source, utm_medium,
+                        utm_campaign, utm_content, utm_term, raw_query, referrer, client_ip, user_agent, country)
+    VALUES (%(space_id)s, %(uid)s, %(created_at)s, %(source)s, %(link_id)s, %(link_slug)s, %(fbclid)s, %(fbc)s,
+            %(fbp)s, %(campaign_name)s, %(campaign_id)s, %(adset_name)s, %(adset_id)s, %(ad_name)s, %(ad_id)s,
+            %(utm_source)s, %(utm_medium)s, %(utm_campaign)s, %(utm_content)s, %(utm_term)s, %(raw_query)s,
+            %(referrer)s, %(client_ip)s, %(user_agent)s, %(country)s)
     RETURNING uid, created_at
 )
 INSERT INTO journeys AS j (space_id, uid, created_at, clicked_at)
@@ -160,8 +229,9 @@ ON CONFLICT (space_id, uid) DO UPDATE SET clicked_at = EXCLUDED.clicked_at
 RETURNING uid
 """
 
-CLICK_COLUMNS = ("link_slug", "fbclid", "fbc", "fbp", "campaign_name", "utm_source", "utm_medium",
-                 "utm_campaign", "utm_content", "utm_term", "raw_query", "client_ip", "user_agent", "country")
+CLICK_COLUMNS = ("link_id", "link_slug", "fbclid", "fbc", "fbp", "campaign_name", "campaign_id", "adset_name",
+                 "adset_id", "ad_name", "ad_id", "utm_source", "utm_medium", "utm_campaign", "utm_content",
+                 "utm_term", "raw_query", "referrer", "client_ip", "user_agent", "country")
 
 
 def create_click(conn: psycopg.Connection, space_id: int, uid: str, created_at: datetime, source: str,

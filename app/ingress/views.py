@@ -8,9 +8,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from app import db
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
+from app.delivery import wake as delivery_wake
 from app.ingress import store
 from app.ingress.parse import EVENT_FIELDS, Rejection, check_tg_id, check_uid, parse_event
 from app.lib import clock, tokens
+from app.link import store as link_store
 from app.pubsub import feed_channel
 
 bp = Blueprint("ingress", __name__)
@@ -82,19 +84,19 @@ def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
     event = parse_event(fields, time_field=time_field, received_ms=clock.to_ms(now),
                         max_age_ms=config["EVENT_MAX_AGE_DAYS"] * 86_400_000,
                         max_future_ms=config["EVENT_MAX_FUTURE_SECONDS"] * 1000)
-    occurred_at = clock.from_ms(event.occurred_at_ms)
     uid = event.uid
     if uid is None and event.tg_id is not None:
+        # Resolving a uid from tg_id must not interleave with a bind of the same user.
         with db.transaction() as conn:
             store.lock_tg_id(conn, space_id, event.tg_id)
             uid = store.find_uid_for_tg_id(conn, space_id, event.tg_id)
-            is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, occurred_at=occurred_at,
-                                                  received_at=now, source=source)
+            is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, received_at=now, source=source)
     else:
-        with db.connection() as conn:
-            is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, occurred_at=occurred_at,
-                                                  received_at=now, source=source)
+        is_new, inbox_id = current_app.extensions["xt_inbox"].record(
+            store.InboxItem(space_id, event, uid, now, source))
     if is_new:
+        # Committed: let the delivery workers know (coalesced, no I/O here; the sweeper backs it up).
+        delivery_wake.nudge(current_app._get_current_object())
         current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
             "type": "event", "inbox_id": str(inbox_id), "event": event.event, "uid": uid,
             "value": None if event.value is None else str(event.value), "currency": event.currency,
@@ -196,5 +198,21 @@ def create_click():
         # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
         fields["fbc"] = f"fb.1.{clock.to_ms(now)}.{fields['fbclid']}"
     with db.connection() as conn:
+        if "link_slug" in fields:
+            _apply_link(conn, g.space_id, fields)
         uid = store.create_click(conn, g.space_id, tokens.new_uid(), now, "api", fields)
     return jsonify(ok=True, uid=uid)
+
+
+def _apply_link(conn, space_id: int, fields: dict) -> None:
+    """Attach the space's link named by link_slug and fill campaign fields the click lacks from its defaults.
+
+    A slug that names no link of the space is kept as a plain label (clicks from links made
+    outside XTRACKER can still be grouped by it).
+    """
+    link = link_store.find_link_by_slug(conn, space_id, fields["link_slug"])
+    if link is None:
+        return
+    fields["link_id"] = link["id"]
+    for name, value in link["campaign_defaults"].items():
+        fields.setdefault(name, value)

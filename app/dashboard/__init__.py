@@ -1,0 +1,1 @@
+"""The live ops deck: one page per space, every widget a partial with its own URL."""

@@ -1,0 +1,100 @@
+"""The deck's filters, parsed from the URL: a date range in the space's time zone and a link."""
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+PRESETS = {"today": "Today", "yesterday": "Yesterday", "7d": "Last 7 days", "30d": "Last 30 days",
+           "month": "This month", "custom": "Custom"}
+DEFAULT_PRESET = "7d"
+MAX_CUSTOM_DAYS = 366
+_SLUG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class FilterError(ValueError):
+    """A filter value the deck cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A whole-day range [first_day, last_day] in the space's zone, its UTC bounds, and the link filter."""
+
+    preset: str
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+    time_zone: str
+    link: str | None
+
+    @property
+    def days(self) -> int:
+        """Number of days in the range."""
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def grain(self) -> str:
+        """The waveform's bucket: hours for ranges of up to two days, days beyond."""
+        return "hour" if self.days <= 2 else "day"
+
+    def params(self, **changes) -> dict:
+        """The query parameters that reproduce these filters (with `changes` applied)."""
+        values = {"range": self.preset}
+        if self.preset == "custom":
+            values.update({"from": self.first_day.isoformat(), "to": self.last_day.isoformat()})
+        if self.link:
+            values["link"] = self.link
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in (None, "")}
+
+    def query(self, **changes) -> str:
+        """The URL query string of params()."""
+        return urlencode(self.params(**changes))
+
+    @property
+    def label(self) -> str:
+        """A human label for the range."""
+        if self.preset != "custom":
+            return PRESETS[self.preset]
+        return f"{self.first_day.isoformat()} – {self.last_day.isoformat()}"
+
+
+def _parse_day(raw: str | None, name: str) -> date:
+    if not raw:
+        raise FilterError(f"a custom range needs `{name}` as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise FilterError(f"`{name}` must be a date as YYYY-MM-DD, not {raw[:20]!r}") from None
+
+
+def parse_filters(args, time_zone: str, now: datetime) -> Filters:
+    """Filters from request args (range, from, to, link); FilterError on a bad value."""
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    preset = args.get("range") or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise FilterError(f"`range` must be one of {', '.join(PRESETS)}")
+    if preset == "today":
+        first = last = today
+    elif preset == "yesterday":
+        first = last = today - timedelta(days=1)
+    elif preset == "7d":
+        first, last = today - timedelta(days=6), today
+    elif preset == "30d":
+        first, last = today - timedelta(days=29), today
+    elif preset == "month":
+        first, last = today.replace(day=1), today
+    else:
+        first, last = _parse_day(args.get("from"), "from"), _parse_day(args.get("to"), "to")
+        if last < first:
+            raise FilterError("`to` must not be before `from`")
+        if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+            raise FilterError(f"a custom range covers at most {MAX_CUSTOM_DAYS} days")
+    link = args.get("link") or None
+    if link is not None and not _SLUG_RE.fullmatch(link):
+        raise FilterError("`link` must be a link slug (letters, digits, - and _)")
+    start = datetime.combine(first, time.min, zone)
+    end = datetime.combine(last + timedelta(days=1), time.min, zone)
+    return Filters(preset, first, last, start, end, time_zone, link)

@@ -1,0 +1,149 @@
+"""The deck page and its partials under /spaces/<space>/ (docs/dashboard.md)."""
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask_sock import Sock
+
+from app import db
+from app.dashboard import context, live
+from app.dashboard.filters import PRESETS, FilterError, Filters, parse_filters
+from app.lib import clock
+from app.reporting import store as reporting
+from app.web import session
+from app.web import store as web_store
+
+bp = Blueprint("dashboard", __name__, url_prefix="/spaces/<space>")
+session.register_error_pages(bp)
+sock = Sock()
+
+# How long a live handler waits for a frame before re-checking that its client is still there.
+LIVE_WAIT_SECONDS = 5.0
+
+PARTIALS = ("funnel", "gauge", "revenue", "map", "attribution", "feed")
+
+
+@bp.app_template_filter("number")
+def format_number(value) -> str:
+    """1234567 → '1,234,567'."""
+    return f"{int(value or 0):,}"
+
+
+@bp.app_template_filter("money")
+def format_money(value) -> str:
+    """A Decimal amount with two decimals and thousands separators."""
+    return f"{Decimal(value or 0):,.2f}"
+
+
+@bp.app_template_filter("percent")
+def format_percent(value) -> str:
+    """0.1234 → '12.3%'; None → '—'."""
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _filters(space: dict) -> Filters:
+    try:
+        return parse_filters(request.args, space["time_zone"], clock.now())
+    except FilterError as exc:
+        abort(400, description=str(exc))
+
+
+def _context(name: str, space: dict, filters: Filters) -> dict:
+    if name == "map":
+        return context.map_context(space, filters, request.args.get("metric", "clicks"))
+    if name == "attribution":
+        return context.attribution_context(space, filters, request.args.get("sort", "deposit"),
+                                           request.args.get("dir", "desc"))
+    return getattr(context, f"{name}_context")(space, filters)
+
+
+def _open(space_slug: str) -> tuple[dict, Filters]:
+    space = session.member_space(space_slug)
+    filters = _filters(space)
+    with db.connection() as conn:
+        reporting.fold(conn, space["id"])
+    return space, filters
+
+
+@bp.get("/")
+@session.login_required
+def show_deck(space: str):
+    """The whole deck: filters and every widget."""
+    space_row, filters = _open(space)
+    with db.connection() as conn:
+        links = reporting.list_links(conn, space_row["id"])
+        spaces = web_store.list_user_spaces(conn, g.user["id"])
+    widgets = {name: _context(name, space_row, filters) for name in PARTIALS}
+    return render_template("dashboard/deck.html", space=space_row, spaces=spaces, filters=filters, links=links,
+                           presets=PRESETS, widgets=widgets)
+
+
+@bp.get("/partials/<name>")
+@session.login_required
+def show_partial(space: str, name: str):
+    """One widget, rendered alone from the same context as on the page."""
+    if name not in PARTIALS:
+        abort(404, description=f"no widget {name!r}")
+    space_row, filters = _open(space)
+    return render_template(f"dashboard/_{name}.html", space=space_row, filters=filters,
+                           **{name: _context(name, space_row, filters)})
+
+
+@bp.before_request
+def check_live_request():
+    """Authenticate live streams before the upgrade, and refuse cross-site sockets."""
+    if request.endpoint not in ("dashboard.live_socket", "dashboard.live_stream"):
+        return None
+    session.load_user()
+    if g.user is None:
+        abort(401, description="sign in first")
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        abort(403, description="live streams only open from this site's pages")
+    session.member_space(request.view_args["space"])
+    g.live_filters = _filters(g.space)
+    return None
+
+
+def _initial_rows(space_row: dict, filters: Filters) -> list[dict]:
+    return context.feed_context(space_row, filters)["rows"]
+
+
+@sock.route("/ws", bp=bp)
+def live_socket(ws, space: str):
+    """The live feed over a websocket (htmx ws extension): the last rows, then each new frame."""
+    space_row, filters = g.space, g.live_filters
+    listener = live.hub(current_app).subscribe(space_row["id"], filters.link)
+    try:
+        ws.send(live.rows_frame(_initial_rows(space_row, filters)))
+        while ws.connected and not listener.stale:
+            frame = listener.get(timeout=LIVE_WAIT_SECONDS)
+            if frame is not None:
+                ws.send(frame)
+    finally:
+        live.hub(current_app).unsubscribe(listener)
+
+
+@bp.get("/sse")
+def live_stream(space: str):
+    """The same live feed as Server-Sent Events (curl, htmx sse extension): event `feed`, HTML data."""
+    space_row, filters = g.space, g.live_filters
+    app = current_app._get_current_object()
+    first = live.rows_frame(_initial_rows(space_row, filters))
+
+    def stream():
+        listener = live.hub(app).subscribe(space_row["id"], filters.link)
+        try:
+            yield "retry: 2000\n\n" + _sse(first)
+            while not listener.stale:
+                frame = listener.get(timeout=LIVE_WAIT_SECONDS)
+                yield _sse(frame) if frame is not None else ": keep-alive\n\n"
+        finally:
+            live.hub(app).unsubscribe(listener)
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(frame: str) -> str:
+    return "event: feed\n" + "".join(f"data: {line}\n" for line in frame.splitlines()) + "\n"

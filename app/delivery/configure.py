@@ -1,0 +1,118 @@
+"""Creating and changing destinations: validation, default event maps, secrets shown once.
+
+Used by the CLI and the dashboard; each function opens its own transaction.
+"""
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from flask import current_app
+
+from app import db
+from app.delivery import credentials, store
+from app.delivery.wake import wake
+from app.delivery.destinations import DestinationError, capi, postback, webhook
+from app.ingress.parse import CANONICAL_EVENTS
+from app.lib import clock
+
+KINDS = {"capi": capi, "webhook": webhook, "postback": postback}
+MAX_EVENT_NAME = 100
+
+
+def check_event_map(raw: Any, kind: str) -> dict[str, str]:
+    """A map canonical event → destination name; events absent (or mapped to None/"off"/"") are off.
+
+    None means the kind's defaults (docs/event-maps.md).
+    """
+    if raw is None:
+        return dict(KINDS[kind].DEFAULT_EVENT_MAP)
+    if not isinstance(raw, dict):
+        raise DestinationError("event map must be an object of canonical event → name")
+    result = {}
+    for event, name in raw.items():
+        if event not in CANONICAL_EVENTS:
+            raise DestinationError(f"{str(event)[:40]!r} is not a canonical event ({', '.join(CANONICAL_EVENTS)})")
+        if name is None or name == "" or name == "off":
+            continue
+        if not isinstance(name, str) or len(name) > MAX_EVENT_NAME or not name.strip() or not name.isprintable():
+            raise DestinationError(f"the name for {event} must be 1-{MAX_EVENT_NAME} printable characters, or off")
+        result[event] = name.strip()
+    return result
+
+
+def _default_name(kind: str, config: dict) -> str:
+    if kind == "capi":
+        return f"Meta pixel {config['pixel_id']}"
+    url = config.get("url") or config.get("url_template")
+    return f"{kind} {httpx.URL(url).host}"[:200]
+
+
+def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name: str | None = None,
+                       event_map: dict | None = None) -> tuple[dict, str | None]:
+    """Validate and save a destination; return (its row, the webhook secret shown this once or None).
+
+    Raises DestinationError with a message naming the bad field.
+    """
+    if kind not in KINDS:
+        raise DestinationError(f"kind must be one of {', '.join(KINDS)}")
+    if kind == "capi":
+        fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
+    config, secret = KINDS[kind].check_config(fields)
+    mapping = check_event_map(event_map, kind)
+    if name is not None and (not name.strip() or len(name.strip()) > 200):
+        raise DestinationError("name must be 1-200 characters")
+    app = current_app._get_current_object()
+    with db.transaction() as conn:
+        row = store.create_destination(
+            conn, space_id, kind=kind, name=(name or "").strip() or _default_name(kind, config), config=config,
+            secret=credentials.seal_secret(app, space_id, kind, secret) if secret else None,
+            secret_hint=credentials.hint(secret) if secret else None, event_map=mapping, now=clock.now())
+    return row, secret if kind == "webhook" else None
+
+
+def set_event_map(space_id: int, destination_id: int, event_map: dict) -> dict:
+    """Replace a destination's event map (validated); NotFound when it is not the space's."""
+    with db.transaction() as conn:
+        destination = store.get_destination(conn, space_id, destination_id)
+        return store.update_event_map(conn, space_id, destination_id, check_event_map(event_map, destination["kind"]))
+
+
+def rotate_webhook_secret(space_id: int, destination_id: int) -> tuple[dict, str]:
+    """New signing secret for a webhook (shown once); the old one also signs for KEY_GRACE_HOURS."""
+    app = current_app._get_current_object()
+    secret = webhook.new_secret()
+    grace_until: datetime = clock.now() + timedelta(hours=app.config["KEY_GRACE_HOURS"])
+    with db.transaction() as conn:
+        destination = store.get_destination(conn, space_id, destination_id)
+        if destination["kind"] != "webhook":
+            raise DestinationError("only webhook destinations have a signing secret to rotate")
+        row = store.rotate_destination_secret(
+            conn, space_id, destination_id, secret=credentials.seal_secret(app, space_id, "webhook", secret),
+            secret_hint=credentials.hint(secret), grace_until=grace_until)
+    return row, secret
+
+
+def pause(space_id: int, destination_id: int, reason: str = "paused by an operator") -> dict:
+    """Pause a destination: its deliveries wait (nothing is dropped) until it is resumed."""
+    with db.transaction() as conn:
+        return store.pause_destination(conn, space_id, destination_id, now=clock.now(), reason=reason)
+
+
+def resume(space_id: int, destination_id: int) -> dict:
+    """Resume a destination; everything it held becomes due now."""
+    with db.transaction() as conn:
+        row = store.resume_destination(conn, space_id, destination_id, now=clock.now())
+    wake(current_app._get_current_object())
+    return row
+
+
+def public(destination: dict) -> dict:
+    """A destination as shown to operators and scripts: settings and hints, never a secret."""
+    return {
+        "id": destination["id"], "kind": destination["kind"], "name": destination["name"],
+        "config": destination["config"], "secret_hint": destination["secret_hint"],
+        "event_map": destination["event_map"], "created_at": destination["created_at"].isoformat(),
+        "paused_at": destination["paused_at"].isoformat() if destination["paused_at"] else None,
+        "paused_reason": destination["paused_reason"],
+        "failing_since": destination["failing_since"].isoformat() if destination["failing_since"] else None,
+    }

@@ -1,0 +1,139 @@
+"""Meta Conversions API destinations (docs/destinations.md#facebook-capi).
+
+One request carries up to 1,000 events of one pixel when a backlog exists. It succeeds only on a
+2xx whose `events_received` equals the number sent; since Meta does not say which events of a
+short batch it dropped, the whole batch is retried, and the stable `event_id` lets Meta dedup
+the ones it already had.
+"""
+import hashlib
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.delivery.destinations import (DestinationError, Sent, exchange, excerpt,
+                                       retry_after_seconds)
+
+KIND = "capi"
+BATCH_SIZE = 1000
+DEFAULT_EVENT_MAP = {"contact": "Contact", "subscribed": "Lead", "registration": "CompleteRegistration",
+                     "deposit": "Purchase"}
+MAX_EVENT_AGE = timedelta(days=7)
+# A waiting delivery is looked at again this often, so a click that arrives ends the wait soon.
+WAIT_RECHECK = timedelta(seconds=60)
+# Graph error codes that mean "try again later" (throttling, temporary unavailability).
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80004})
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80004})
+# How the user converted, by the kind of link the journey's click came through.
+ACTION_SOURCE = {"web": "website", "bot": "chat", "channel": "chat"}
+
+_PIXEL_RE = re.compile(r"\d{1,20}")
+_TEST_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_VERSION_RE = re.compile(r"v\d{1,2}\.\d")
+
+
+def check_config(fields: dict[str, Any]) -> tuple[dict, str]:
+    """The pixel id, Graph API version and optional test_event_code, and the access token (the secret)."""
+    pixel_id = str(fields.get("pixel_id") or "").strip()
+    if not _PIXEL_RE.fullmatch(pixel_id):
+        raise DestinationError("pixel_id is required: the dataset (pixel) id, digits only")
+    token = (fields.get("access_token") or "").strip()
+    if not token or len(token) > 1000 or any(ch.isspace() for ch in token):
+        raise DestinationError("access_token is required: the Conversions API access token, without spaces")
+    version = fields.get("graph_version") or ""
+    if not _VERSION_RE.fullmatch(version):
+        raise DestinationError("graph_version must look like v23.0")
+    test_code = (fields.get("test_event_code") or "").strip() or None
+    if test_code is not None and not _TEST_CODE_RE.fullmatch(test_code):
+        raise DestinationError("test_event_code must be 1-64 letters, digits, _ or -")
+    return {"pixel_id": pixel_id, "graph_version": version, "test_event_code": test_code}, token
+
+
+def refuse(delivery: dict, now: datetime) -> str | None:
+    """Why this delivery must never be sent (Meta rejects a whole batch over one stale event), or None."""
+    if delivery["occurred_at_ms"] < (now - MAX_EVENT_AGE).timestamp() * 1000:
+        return "event is older than 7 days; Meta's Conversions API rejects it (and would fail its whole batch)"
+    return None
+
+
+def wait_until(delivery: dict, now: datetime, wait_seconds: int) -> datetime | None:
+    """When to look again if the journey has no click yet and the wait has not run out; None: send now."""
+    if delivery["clicked_at"] is not None:
+        return None
+    deadline = delivery["received_at"] + timedelta(seconds=wait_seconds)
+    if now >= deadline:
+        return None
+    return min(deadline, now + WAIT_RECHECK)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.strip().lower().encode()).hexdigest()
+
+
+def server_event(destination: dict, delivery: dict) -> dict:
+    """One entry of the request's `data` array, per Meta's Conversions API."""
+    user_data: dict[str, Any] = {}
+    fbc = delivery["fbc"]
+    if not fbc and delivery["fbclid"] and delivery["clicked_at"] is not None:
+        # fbclid byte for byte: Meta matches it exactly, re-casing or trimming breaks attribution.
+        fbc = f"fb.1.{int(delivery['clicked_at'].timestamp() * 1000)}.{delivery['fbclid']}"
+    if fbc:
+        user_data["fbc"] = fbc
+    if delivery["fbp"]:
+        user_data["fbp"] = delivery["fbp"]
+    if delivery["client_ip"] is not None:
+        user_data["client_ip_address"] = str(delivery["client_ip"])
+    if delivery["user_agent"]:
+        user_data["client_user_agent"] = delivery["user_agent"]
+    external_ids = [_sha256(delivery["uid"])] if delivery["uid"] else []
+    if delivery["tg_id"] is not None:
+        external_ids.append(_sha256(str(delivery["tg_id"])))
+    if external_ids:
+        user_data["external_id"] = external_ids
+    event = {
+        "event_name": destination["event_map"][delivery["event"]],
+        "event_time": delivery["occurred_at_ms"] // 1000,
+        "event_id": delivery["stable_id"],
+        "action_source": ACTION_SOURCE.get(delivery["link_kind"], "other"),
+        "user_data": user_data,
+    }
+    if delivery["event"] == "deposit" and delivery["value"] is not None:
+        event["custom_data"] = {"value": float(delivery["value"]), "currency": delivery["currency"]}
+    if delivery["link_kind"] == "web" and delivery["link_slug"]:
+        event["event_source_url"] = f"{destination['runtime']['public_url']}/{delivery['link_slug']}"
+    return event
+
+
+def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
+    """POST the batch to /<version>/<pixel>/events; success needs events_received == len(batch)."""
+    config = destination["config"]
+    body: dict[str, Any] = {"data": [server_event(destination, d) for d in deliveries]}
+    if config.get("test_event_code"):
+        body["test_event_code"] = config["test_event_code"]
+    url = f"{destination['runtime']['graph_base_url']}/{config['graph_version']}/{config['pixel_id']}/events"
+    shown = excerpt(f"POST {url}\n\n" + json.dumps(body, separators=(",", ":")))
+    # The token travels in the body, never in the URL, and never in the logged excerpt.
+    content = json.dumps({**body, "access_token": destination["secret"]}, separators=(",", ":")).encode()
+    result = exchange(client, "POST", url, headers={"content-type": "application/json"}, content=content,
+                      request_excerpt=shown)
+    status = result.response.status_code
+    try:
+        answer = result.response.json()
+    except ValueError:
+        answer = None
+    if 200 <= status < 300:
+        received = answer.get("events_received") if isinstance(answer, dict) else None
+        if received == len(deliveries):
+            return result.sent()
+        raise result.error(f"Meta received {received} of {len(deliveries)} events; the batch is retried")
+    error = answer.get("error") if isinstance(answer, dict) and isinstance(answer.get("error"), dict) else {}
+    code = error.get("code")
+    message = f"Meta error {code}" + (f"/{error['error_subcode']}" if error.get("error_subcode") else "") \
+        + f" (HTTP {status}): {str(error.get('message') or result.response.reason_phrase)[:500]}"
+    transient = bool(error.get("is_transient")) or code in TRANSIENT_CODES or status == 429 or status >= 500
+    raise result.error(message, permanent=not transient, slow=status == 429 or code in THROTTLE_CODES,
+                       retry_after=retry_after_seconds(result.response))
+
+

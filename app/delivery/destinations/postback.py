@@ -1,0 +1,85 @@
+"""S2S postback destinations: a URL template with {macros}, requested once per event (docs/postback-macros.md)."""
+import re
+from datetime import datetime
+from typing import Any, Callable
+from urllib.parse import quote
+
+import httpx
+
+from app.delivery.destinations import (DestinationError, Sent, check_http_url, check_status, exchange, excerpt,
+                                       format_value)
+
+KIND = "postback"
+BATCH_SIZE = 1
+DEFAULT_EVENT_MAP = {"contact": "contact", "subscribed": "subscribed", "registration": "registration",
+                     "deposit": "deposit"}
+USER_AGENT = "XTRACKER-Postback/1"
+METHODS = ("GET", "POST")
+
+MACRO_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# Macro name → how its value is taken from a delivery (and the destination's event map).
+MACROS: dict[str, Callable[[dict, dict], Any]] = {
+    "uid": lambda d, m: d["uid"],
+    "event": lambda d, m: d["event"],
+    "event_name": lambda d, m: m[d["event"]],
+    "value": lambda d, m: format_value(d["value"]),
+    "currency": lambda d, m: d["currency"],
+    "eid": lambda d, m: d["eid"],
+    "event_id": lambda d, m: d["stable_id"],
+    "inbox_id": lambda d, m: d["event_id"],
+    "occurred_at": lambda d, m: d["occurred_at_ms"] // 1000,
+    "occurred_at_ms": lambda d, m: d["occurred_at_ms"],
+    "tg_id": lambda d, m: d["tg_id"],
+    "link_slug": lambda d, m: d["link_slug"],
+    "fbclid": lambda d, m: d["fbclid"],
+    "campaign_name": lambda d, m: d["campaign_name"],
+    "utm_source": lambda d, m: d["utm_source"],
+    "utm_medium": lambda d, m: d["utm_medium"],
+    "utm_campaign": lambda d, m: d["utm_campaign"],
+    "utm_content": lambda d, m: d["utm_content"],
+    "utm_term": lambda d, m: d["utm_term"],
+    "country": lambda d, m: d["country"],
+}
+
+
+def check_template(raw: Any) -> str:
+    """An http(s) URL template whose every {macro} is known."""
+    template = check_http_url(raw, "url_template")
+    unknown = [name for name in MACRO_RE.findall(template) if name not in MACROS]
+    if unknown:
+        raise DestinationError(f"unknown macro {{{unknown[0][:40]}}} in url_template; known macros: "
+                               + ", ".join("{" + name + "}" for name in MACROS))
+    return template
+
+
+def check_config(fields: dict[str, Any]) -> tuple[dict, None]:
+    """The postback's template, method (GET/POST) and expected status (None: any 2xx)."""
+    method = (fields.get("method") or "GET").upper()
+    if method not in METHODS:
+        raise DestinationError("method must be GET or POST")
+    expect = fields.get("expect_status")
+    if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int) or not 100 <= expect <= 599):
+        raise DestinationError("expect_status must be an HTTP status between 100 and 599")
+    return {"url_template": check_template(fields.get("url_template")), "method": method,
+            "expect_status": expect}, None
+
+
+def expand(template: str, delivery: dict, event_map: dict) -> str:
+    """The template with every macro replaced by its URL-encoded value (empty when unknown for this event)."""
+    return MACRO_RE.sub(lambda m: quote(_text(MACROS[m.group(1)](delivery, event_map)), safe=""), template)
+
+
+def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
+    """Request the expanded URL with the configured method; success is the expected status (or any 2xx)."""
+    (delivery,) = deliveries
+    config = destination["config"]
+    url = expand(config["url_template"], delivery, destination["event_map"])
+    result = exchange(client, config["method"], url, headers={"user-agent": USER_AGENT},
+                      request_excerpt=excerpt(f"{config['method']} {url}"))
+    return check_status(result, config.get("expect_status"))

@@ -1,0 +1,249 @@
+"""The delivery loop run by workers: claim due rows, send, record, publish (docs/delivery.md).
+
+1. Claim a batch of due deliveries with a lease (any space; SKIP LOCKED lets workers share).
+2. Set aside what must not be sent (event older than 7 days for CAPI, event turned off in the
+   map) and what waits (CAPI without a click yet, inside the wait window).
+3. Send the rest concurrently on a pooled httpx client: one request per webhook/postback
+   delivery, one per CAPI pixel for up to 1,000 events.
+4. In one transaction: write each outcome back (only while the lease is still ours), log every
+   attempt, and track each destination's failure streak (410 or 5 days of failures pause it).
+5. After commit, publish each status change on the space's live feed.
+Repeat until nothing is due or the time budget is spent; a full batch wakes another worker so a
+backlog is shared.
+"""
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import httpx
+import redis
+from flask import Flask
+
+from app import db
+from app.delivery import credentials, schedule, store
+from app.delivery.configure import KINDS
+from app.delivery.destinations import DeliveryError, Sent
+from app.delivery.wake import wake
+from app.lib import clock, ssrf
+from app.lib.secretbox import SealError
+from app.pubsub import feed_channel
+
+log = logging.getLogger(__name__)
+
+FAILING_PAUSE_AFTER = timedelta(days=5)
+BUDGET_SECONDS = 60.0
+_CLIENT = "xt_delivery_http"
+
+
+def http_client(app: Flask) -> httpx.Client:
+    """The process's pooled client for destinations (refusing private addresses unless allowed)."""
+    client = app.extensions.get(_CLIENT)
+    if client is None:
+        config = app.config
+        limits = httpx.Limits(max_connections=config["DELIVERY_CONCURRENCY"] * 2,
+                              max_keepalive_connections=config["DELIVERY_CONCURRENCY"] * 2, keepalive_expiry=30)
+        read = config["DELIVERY_READ_TIMEOUT"]
+        client = httpx.Client(
+            transport=ssrf.transport(allow_private=config["ALLOW_PRIVATE_DESTINATIONS"], limits=limits),
+            timeout=httpx.Timeout(read, connect=config["DELIVERY_CONNECT_TIMEOUT"], write=read, pool=read),
+            follow_redirects=False, trust_env=False)
+        client = app.extensions.setdefault(_CLIENT, client)
+    return client
+
+
+def batch_limit(app: Flask) -> int:
+    """Rows per claim: as many as the concurrency can finish well inside one lease, at most 1,000."""
+    config = app.config
+    worst = config["DELIVERY_CONNECT_TIMEOUT"] + config["DELIVERY_READ_TIMEOUT"]
+    fits = int(config["DELIVERY_CONCURRENCY"] * config["DELIVERY_LEASE_SECONDS"] / (2 * worst))
+    return max(config["DELIVERY_CONCURRENCY"], min(fits, 1000))
+
+
+def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
+    """Deliver due deliveries until none is due or the budget is spent; return how many rows were handled."""
+    started = time.monotonic()
+    handled = 0
+    limit = batch_limit(app)
+    with ThreadPoolExecutor(max_workers=app.config["DELIVERY_CONCURRENCY"], thread_name_prefix="deliver") as pool:
+        while True:
+            now = clock.now()
+            with db.connection() as conn:
+                token, rows = store.claim_due_deliveries(
+                    conn, now=now, lease_until=now + timedelta(seconds=app.config["DELIVERY_LEASE_SECONDS"]),
+                    limit=limit)
+            if not rows:
+                break
+            if len(rows) == limit:
+                wake(app)
+            handled += _process(app, pool, token, rows, now)
+            if time.monotonic() - started > budget_seconds:
+                wake(app)
+                break
+    return handled
+
+
+def _destinations(app: Flask, rows: list[dict], now: datetime) -> dict[tuple[int, int], dict | None]:
+    """The claimed rows' destinations with secrets opened (None when a secret no longer opens)."""
+    keys = sorted({(r["space_id"], r["destination_id"]) for r in rows})
+    with db.connection() as conn:
+        found = store.load_destinations(conn, keys)
+    runtime = {"graph_base_url": app.config["GRAPH_API_BASE_URL"].rstrip("/"), "public_url": app.config["PUBLIC_URL"]}
+    result: dict[tuple[int, int], dict | None] = {}
+    for d in found:
+        try:
+            secret = credentials.open_secret(app, d["space_id"], d["kind"], d["secret"]) if d["secret"] else None
+            previous = None
+            if d["previous_secret"] and d["previous_secret_expires_at"] and d["previous_secret_expires_at"] > now:
+                previous = credentials.open_secret(app, d["space_id"], d["kind"], d["previous_secret"])
+        except SealError:
+            log.error("destination %s of space %s: its secret does not open with this SECRET_KEY", d["id"], d["space_id"])
+            result[(d["space_id"], d["id"])] = None
+            continue
+        result[(d["space_id"], d["id"])] = {**d, "secret": secret, "previous_secret": previous, "runtime": runtime}
+    return result
+
+
+def _process(app: Flask, pool: ThreadPoolExecutor, token, rows: list[dict], now: datetime) -> int:
+    destinations = _destinations(app, rows, now)
+    results: list[dict] = []
+    deferrals: list[tuple[int, int, datetime]] = []
+    units: list[tuple[dict, list[dict]]] = []
+    capi_batches: dict[tuple[int, int], list[dict]] = {}
+    for row in rows:
+        row["stable_id"] = f"xt-{row['event_id']}-{row['destination_id']}"
+        destination = destinations.get((row["space_id"], row["destination_id"]))
+        if destination is None:
+            results.append(_refused(row, now, "the destination's secret cannot be decrypted (SECRET_KEY changed?)"))
+            continue
+        kind = KINDS[destination["kind"]]
+        if row["event"] not in destination["event_map"]:
+            results.append(_refused(row, now, f"{row['event']} is off in the destination's event map"))
+            continue
+        if destination["kind"] == "capi":
+            reason = kind.refuse(row, now)
+            if reason:
+                results.append(_refused(row, now, reason))
+                continue
+            if not row["manual"]:
+                due = kind.wait_until(row, now, app.config["CAPI_CLICK_WAIT_SECONDS"])
+                if due is not None:
+                    deferrals.append((row["space_id"], row["id"], due))
+                    continue
+            batch = capi_batches.setdefault((row["space_id"], row["destination_id"]), [])
+            if len(batch) == kind.BATCH_SIZE:
+                units.append((destination, batch))
+                batch = capi_batches[(row["space_id"], row["destination_id"])] = []
+            batch.append(row)
+        else:
+            units.append((destination, [row]))
+    for key, batch in capi_batches.items():
+        if batch:
+            units.append((destinations[key], batch))
+
+    def attempt(unit: tuple[dict, list[dict]]) -> tuple[datetime, Sent | DeliveryError]:
+        destination, batch = unit
+        started_at = now
+        try:
+            return started_at, KINDS[destination["kind"]].send(http_client(app), destination, batch, now)
+        except DeliveryError as exc:
+            return started_at, exc
+        except Exception as exc:  # a bug in building the request must not wedge the batch
+            log.exception("delivery to destination %s failed unexpectedly", destination["id"])
+            return started_at, DeliveryError(f"internal error: {type(exc).__name__}")
+
+    streaks: dict[tuple[int, int], dict] = {}
+    for (destination, batch), (started_at, outcome) in zip(units, pool.map(attempt, units)):
+        streak = streaks.setdefault((destination["space_id"], destination["id"]), {"ok": False, "failed": False,
+                                                                                  "gone": False})
+        if isinstance(outcome, Sent):
+            streak["ok"] = True
+        else:
+            streak["failed"] = True
+            streak["gone"] = streak["gone"] or outcome.gone
+        for row in batch:
+            results.append(_result(row, outcome, now, started_at))
+
+    with db.transaction() as conn:
+        written = store.record_results(conn, token, now, results)
+        store.defer_deliveries(conn, token, deferrals)
+        for (space_id, destination_id), streak in streaks.items():
+            _note_streak(conn, space_id, destination_id, streak, now)
+    _publish(app, [r for r in results if r["id"] in written and r["status"] != r["previous_status"]], rows)
+    return len(rows)
+
+
+def _base(row: dict, now: datetime) -> dict:
+    return {"space_id": row["space_id"], "id": row["id"], "manual": row["manual"], "previous_status": row["status"],
+            "attempts": row["attempts"] if row["manual"] else row["attempts"] + 1, "started_at": now,
+            "auto_next_at": row["auto_next_at"], "status_code": None, "duration_ms": 0, "request_excerpt": "",
+            "response_excerpt": ""}
+
+
+def _refused(row: dict, now: datetime, reason: str) -> dict:
+    """A delivery that must not be sent: dead, with the reason logged as its attempt."""
+    result = _base(row, now)
+    keep = row["status"] if row["manual"] and row["status"] == "delivered" else "dead"
+    result.update(status=keep, outcome="dead", next_attempt_at=None, auto_next_at=None, error=reason)
+    return result
+
+
+def _result(row: dict, outcome: Sent | DeliveryError, now: datetime, started_at: datetime) -> dict:
+    """The row's new state after one attempt (manual attempts never move the automatic schedule)."""
+    result = _base(row, started_at)
+    result.update(status_code=outcome.status_code, duration_ms=outcome.duration_ms,
+                  request_excerpt=outcome.request_excerpt, response_excerpt=outcome.response_excerpt)
+    if isinstance(outcome, Sent):
+        result.update(status="delivered", outcome="delivered", next_attempt_at=None, auto_next_at=None, error=None)
+        return result
+    result["error"] = outcome.message
+    if outcome.permanent:
+        status = "delivered" if row["status"] == "delivered" else "dead"
+        result.update(status=status, outcome="dead", next_attempt_at=None, auto_next_at=None)
+        return result
+    result["outcome"] = "failed"
+    if row["manual"]:
+        if row["status"] in ("dead", "delivered"):
+            result.update(status=row["status"], next_attempt_at=None)
+        else:
+            result.update(status="failed", next_attempt_at=row["auto_next_at"] or now)
+        return result
+    delay = schedule.next_delay(result["attempts"], slow=outcome.slow, retry_after=outcome.retry_after)
+    if delay is None:
+        result.update(status="dead", outcome="dead", next_attempt_at=None, auto_next_at=None,
+                      error=f"{outcome.message}; retry schedule exhausted after {result['attempts']} attempts")
+    else:
+        result.update(status="failed", next_attempt_at=now + delay, auto_next_at=now + delay)
+    return result
+
+
+def _note_streak(conn, space_id: int, destination_id: int, streak: dict, now: datetime) -> None:
+    """Track the destination's unbroken failures; 410 Gone or 5 days of them pause it."""
+    state = store.note_destination_outcome(conn, space_id, destination_id, succeeded=streak["ok"], now=now)
+    if state is None or streak["ok"] or state["paused_at"] is not None:
+        return
+    if streak["gone"]:
+        store.pause_destination(conn, space_id, destination_id, now=now,
+                                reason="the destination answered 410 Gone; resume it once it accepts events again")
+    elif state["failing_since"] <= now - FAILING_PAUSE_AFTER:
+        store.pause_destination(conn, space_id, destination_id, now=now,
+                                reason=f"failing continuously since {state['failing_since']:%Y-%m-%d %H:%M} UTC")
+
+
+def _publish(app: Flask, changed: list[dict], rows: list[dict]) -> None:
+    """One live-feed message per status change, sent in one pipeline; fail-soft like every publish."""
+    if not changed:
+        return
+    by_id = {r["id"]: r for r in rows}
+    pipe = app.extensions["xt_publisher"].client.pipeline(transaction=False)
+    for r in changed:
+        claimed = by_id[r["id"]]
+        pipe.publish(feed_channel(r["space_id"]), json.dumps({
+            "type": "delivery", "inbox_id": str(claimed["event_id"]), "delivery_id": str(r["id"]),
+            "destination_id": str(claimed["destination_id"]), "event": claimed["event"], "status": r["status"],
+        }, separators=(",", ":")))
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("publishing %d delivery status changes failed: %s", len(changed), exc)

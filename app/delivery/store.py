@@ -1,0 +1,361 @@
+"""SQL for destinations, the outbox (deliveries) and the attempt log.
+
+Every function on a space's data takes space_id first and filters on it. The exceptions are the
+worker's queue functions (`claim_due_deliveries`, `record_results`, `defer_deliveries`,
+`load_destinations`, `find_next_due`): the outbox is one queue for every space, and they act only
+on rows the caller claimed (by lease token) or ids it read from them.
+"""
+import uuid
+from datetime import datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from app.space.store import NotFound
+
+STATUSES = ("pending", "failed", "delivered", "dead")
+MAX_LIST = 500
+
+DESTINATION_COLUMNS = ("space_id, id, kind, name, config, secret_hint, event_map, created_at, paused_at,"
+                       " paused_reason, failing_since")
+
+
+def create_destination(conn: psycopg.Connection, space_id: int, *, kind: str, name: str, config: dict,
+                       secret: bytes | None, secret_hint: str | None, event_map: dict, now: datetime) -> dict:
+    """Insert a destination (secret already sealed); return its public row."""
+    return conn.execute(
+        "INSERT INTO destinations (space_id, kind, name, config, secret, secret_hint, event_map, created_at)"
+        " VALUES (%(space_id)s, %(kind)s, %(name)s, %(config)s, %(secret)s, %(hint)s, %(map)s, %(now)s)"
+        f" RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "kind": kind, "name": name, "config": Jsonb(config), "secret": secret,
+         "hint": secret_hint, "map": Jsonb(event_map), "now": now},
+    ).fetchone()
+
+
+def list_destinations(conn: psycopg.Connection, space_id: int) -> list[dict]:
+    """The space's destinations, oldest first, without secrets (hints only)."""
+    return conn.execute(
+        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s ORDER BY id",
+        {"space_id": space_id},
+    ).fetchall()
+
+
+def get_destination(conn: psycopg.Connection, space_id: int, destination_id: int) -> dict:
+    """One destination of the space (public columns), or NotFound."""
+    row = conn.execute(
+        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s AND id = %(id)s",
+        {"space_id": space_id, "id": destination_id},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    return row
+
+
+def update_event_map(conn: psycopg.Connection, space_id: int, destination_id: int, event_map: dict) -> dict:
+    """Replace the destination's event map; return the destination, or NotFound."""
+    row = conn.execute(
+        "UPDATE destinations SET event_map = %(map)s WHERE space_id = %(space_id)s AND id = %(id)s"
+        f" RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id, "map": Jsonb(event_map)},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    return row
+
+
+def rotate_destination_secret(conn: psycopg.Connection, space_id: int, destination_id: int, *, secret: bytes,
+                              secret_hint: str, grace_until: datetime) -> dict:
+    """Install a new sealed secret; the old one is kept (sealed) as previous until `grace_until`."""
+    row = conn.execute(
+        "UPDATE destinations SET previous_secret = secret, previous_secret_expires_at = %(grace)s,"
+        " secret = %(secret)s, secret_hint = %(hint)s"
+        " WHERE space_id = %(space_id)s AND id = %(id)s"
+        f" RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id, "secret": secret, "hint": secret_hint, "grace": grace_until},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    return row
+
+
+def pause_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime,
+                      reason: str) -> dict:
+    """Pause the destination and hold its open deliveries (their due time becomes 'infinity')."""
+    row = conn.execute(
+        "UPDATE destinations SET paused_at = coalesce(paused_at, %(now)s), paused_reason = %(reason)s"
+        f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id, "now": now, "reason": reason},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    conn.execute(
+        "UPDATE deliveries SET next_attempt_at = 'infinity'"
+        " WHERE space_id = %(space_id)s AND destination_id = %(id)s AND next_attempt_at IS NOT NULL"
+        "   AND next_attempt_at <> 'infinity' AND manual_requested_at IS NULL",
+        {"space_id": space_id, "id": destination_id},
+    )
+    return row
+
+
+def resume_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> dict:
+    """Unpause: held deliveries become due now, and the failure streak starts over."""
+    row = conn.execute(
+        "UPDATE destinations SET paused_at = NULL, paused_reason = NULL, failing_since = NULL"
+        f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    conn.execute(
+        "UPDATE deliveries SET next_attempt_at = %(now)s"
+        " WHERE space_id = %(space_id)s AND destination_id = %(id)s AND next_attempt_at = 'infinity'",
+        {"space_id": space_id, "id": destination_id, "now": now},
+    )
+    return row
+
+
+def note_destination_outcome(conn: psycopg.Connection, space_id: int, destination_id: int, *, succeeded: bool,
+                             now: datetime) -> dict | None:
+    """Clear the failure streak on success, start it on a first failure; return failing_since and paused_at."""
+    return conn.execute(
+        "UPDATE destinations SET failing_since = CASE WHEN %(ok)s THEN NULL ELSE coalesce(failing_since, %(now)s) END"
+        " WHERE space_id = %(space_id)s AND id = %(id)s RETURNING failing_since, paused_at",
+        {"space_id": space_id, "id": destination_id, "ok": succeeded, "now": now},
+    ).fetchone()
+
+
+def load_destinations(conn: psycopg.Connection, keys: list[tuple[int, int]]) -> list[dict]:
+    """Destinations by (space_id, id), with their sealed secrets (worker only)."""
+    return conn.execute(
+        f"SELECT {DESTINATION_COLUMNS}, secret, previous_secret, previous_secret_expires_at FROM destinations"
+        " WHERE (space_id, id) IN (SELECT * FROM unnest(%(spaces)s::bigint[], %(ids)s::bigint[]))",
+        {"spaces": [k[0] for k in keys], "ids": [k[1] for k in keys]},
+    ).fetchall()
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT space_id, id FROM deliveries
+    WHERE next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET next_attempt_at = %(lease_until)s, lease_token = %(token)s
+    FROM due WHERE d.space_id = due.space_id AND d.id = due.id
+    RETURNING d.space_id, d.id, d.event_id, d.destination_id, d.event, d.status, d.attempts,
+              d.manual_requested_at, d.auto_next_at
+)
+SELECT c.space_id, c.id, c.event_id, c.destination_id, c.event, c.status, c.attempts,
+       c.manual_requested_at IS NOT NULL AS manual, c.auto_next_at, s.slug AS space_slug,
+       e.uid, coalesce(e.tg_id, j.tg_id) AS tg_id, e.eid, e.value, e.currency, e.occurred_at_ms,
+       e.received_at, e.source, e.flags,
+       k.created_at AS clicked_at, k.link_slug, l.kind AS link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
+       k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content, k.utm_term, k.client_ip, k.user_agent,
+       k.country
+FROM claimed c
+JOIN spaces s ON s.id = c.space_id
+JOIN events e ON e.space_id = c.space_id AND e.id = c.event_id
+LEFT JOIN journeys j ON j.space_id = e.space_id AND j.uid = e.uid
+LEFT JOIN clicks k ON k.space_id = e.space_id AND k.uid = e.uid
+LEFT JOIN links l ON l.space_id = k.space_id AND l.id = k.link_id
+"""
+
+
+def claim_due_deliveries(conn: psycopg.Connection, *, now: datetime, lease_until: datetime,
+                         limit: int) -> tuple[uuid.UUID, list[dict]]:
+    """Lease up to `limit` due deliveries (any space) with everything needed to send them.
+
+    The lease is the row's next_attempt_at: if the worker dies, the row is simply due again when
+    the lease ends. SKIP LOCKED lets workers claim side by side; the token guards the write-back.
+    """
+    token = uuid.uuid4()
+    rows = conn.execute(_CLAIM, {"now": now, "lease_until": lease_until, "token": token,
+                                 "limit": max(1, min(limit, 1000))}).fetchall()
+    return token, rows
+
+
+_RECORD = """
+WITH u AS (
+    SELECT * FROM unnest(%(space_ids)s::bigint[], %(ids)s::bigint[], %(statuses)s::text[],
+                         %(next)s::timestamptz[], %(auto_next)s::timestamptz[], %(attempts)s::integer[],
+                         %(manual)s::boolean[], %(codes)s::integer[], %(errors)s::text[])
+        AS u(space_id, id, status, next_attempt_at, auto_next_at, attempts, manual, status_code, error)
+), upd AS (
+    UPDATE deliveries d SET
+        status = u.status,
+        next_attempt_at = CASE
+            WHEN u.status = 'delivered' THEN NULL
+            -- A manual retry requested while this automatic attempt was in flight runs next.
+            WHEN d.manual_requested_at IS NOT NULL AND NOT u.manual THEN %(now)s
+            WHEN u.next_attempt_at IS NOT NULL AND dst.paused_at IS NOT NULL THEN 'infinity'
+            ELSE u.next_attempt_at END,
+        auto_next_at = u.auto_next_at,
+        attempts = u.attempts,
+        lease_token = NULL,
+        manual_requested_at = CASE WHEN u.manual OR u.status = 'delivered' THEN NULL ELSE d.manual_requested_at END,
+        last_attempt_at = %(now)s,
+        last_status_code = u.status_code,
+        last_error = u.error,
+        delivered_at = CASE WHEN u.status = 'delivered' THEN coalesce(d.delivered_at, %(now)s) ELSE d.delivered_at END
+    FROM u, destinations dst
+    WHERE d.space_id = u.space_id AND d.id = u.id AND d.lease_token = %(token)s
+      AND dst.space_id = d.space_id AND dst.id = d.destination_id
+    RETURNING d.space_id, d.id
+), logged AS (
+    INSERT INTO delivery_attempts (space_id, delivery_id, started_at, duration_ms, trigger, outcome, status_code,
+                                   request_excerpt, response_excerpt, error)
+    SELECT a.space_id, a.id, a.started_at, a.duration_ms, a.trigger, a.outcome, a.status_code, a.request,
+           a.response, a.error
+    FROM unnest(%(space_ids)s::bigint[], %(ids)s::bigint[], %(started)s::timestamptz[], %(durations)s::integer[],
+                %(triggers)s::text[], %(outcomes)s::text[], %(codes)s::integer[], %(requests)s::text[],
+                %(responses)s::text[], %(errors)s::text[])
+        AS a(space_id, id, started_at, duration_ms, trigger, outcome, status_code, request, response, error)
+    JOIN upd ON upd.space_id = a.space_id AND upd.id = a.id
+)
+SELECT space_id, id FROM upd
+"""
+
+
+def record_results(conn: psycopg.Connection, token: uuid.UUID, now: datetime, results: list[dict]) -> set[int]:
+    """Write back the outcome of attempts on claimed rows and log each attempt; return the ids written.
+
+    Rows whose lease was taken over by another worker (lease expired) are left alone, and their
+    attempt is not logged, so a slow worker can never overwrite a newer outcome.
+    Each result: space_id, id, status, outcome (of this attempt), next_attempt_at, auto_next_at,
+    attempts, manual, status_code, error, started_at, duration_ms, request_excerpt, response_excerpt.
+    """
+    if not results:
+        return set()
+    column = lambda name: [r[name] for r in results]  # noqa: E731
+    rows = conn.execute(_RECORD, {
+        "token": token, "now": now, "space_ids": column("space_id"), "ids": column("id"),
+        "statuses": column("status"), "next": column("next_attempt_at"), "auto_next": column("auto_next_at"),
+        "attempts": column("attempts"), "manual": column("manual"), "codes": column("status_code"),
+        "errors": column("error"), "started": column("started_at"), "durations": column("duration_ms"),
+        "triggers": ["manual" if r["manual"] else "auto" for r in results], "outcomes": column("outcome"),
+        "requests": column("request_excerpt"), "responses": column("response_excerpt"),
+    }).fetchall()
+    return {r["id"] for r in rows}
+
+
+def defer_deliveries(conn: psycopg.Connection, token: uuid.UUID, deferrals: list[tuple[int, int, datetime]]) -> None:
+    """Give back claimed rows that are waiting (not attempted): due again at the given time, status unchanged."""
+    if not deferrals:
+        return
+    conn.execute(
+        "UPDATE deliveries d SET next_attempt_at = u.due, lease_token = NULL"
+        " FROM unnest(%(space_ids)s::bigint[], %(ids)s::bigint[], %(due)s::timestamptz[]) AS u(space_id, id, due)"
+        " WHERE d.space_id = u.space_id AND d.id = u.id AND d.lease_token = %(token)s",
+        {"token": token, "space_ids": [d[0] for d in deferrals], "ids": [d[1] for d in deferrals],
+         "due": [d[2] for d in deferrals]},
+    )
+
+
+def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
+    """True when some delivery (of any space) is due: a retry, a manual request, or an expired lease."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at <= %(now)s) AS due", {"now": now},
+    ).fetchone()["due"]
+
+
+def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, end: datetime) -> list[dict]:
+    """Delivery counts per destination × canonical event × status for events received in [start, end)."""
+    return conn.execute(
+        "SELECT destination_id, event, status, count(*) AS count FROM deliveries"
+        " WHERE space_id = %(space_id)s AND created_at >= %(start)s AND created_at < %(end)s"
+        " GROUP BY destination_id, event, status ORDER BY destination_id, event, status",
+        {"space_id": space_id, "start": start, "end": end},
+    ).fetchall()
+
+
+DELIVERY_COLUMNS = (
+    "d.space_id, d.id, d.event_id, d.destination_id, d.event, d.status, d.attempts, d.created_at,"
+    " CASE WHEN d.next_attempt_at = 'infinity' THEN NULL ELSE d.next_attempt_at END AS next_attempt_at,"
+    " d.next_attempt_at = 'infinity' AS held, d.manual_requested_at, d.last_attempt_at, d.last_status_code,"
+    " d.last_error, d.delivered_at, e.uid, e.eid, e.value, e.currency, e.occurred_at_ms"
+)
+
+
+def list_cell_deliveries(conn: psycopg.Connection, space_id: int, destination_id: int, event: str, *,
+                         statuses: tuple[str, ...] = STATUSES, start: datetime, end: datetime,
+                         limit: int = 100) -> list[dict]:
+    """Deliveries of one matrix cell in [start, end) with the given statuses, newest first, with last error."""
+    return conn.execute(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
+        " JOIN events e ON e.space_id = d.space_id AND e.id = d.event_id"
+        " WHERE d.space_id = %(space_id)s AND d.destination_id = %(destination_id)s AND d.event = %(event)s"
+        "   AND d.status = ANY(%(statuses)s) AND d.created_at >= %(start)s AND d.created_at < %(end)s"
+        " ORDER BY d.created_at DESC, d.id DESC LIMIT %(limit)s",
+        {"space_id": space_id, "destination_id": destination_id, "event": event, "statuses": list(statuses),
+         "start": start, "end": end, "limit": max(1, min(limit, MAX_LIST))},
+    ).fetchall()
+
+
+def get_delivery(conn: psycopg.Connection, space_id: int, delivery_id: int) -> dict:
+    """One delivery of the space, or NotFound."""
+    row = conn.execute(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.space_id = d.space_id AND e.id = d.event_id"
+        " WHERE d.space_id = %(space_id)s AND d.id = %(id)s",
+        {"space_id": space_id, "id": delivery_id},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id} in this space")
+    return row
+
+
+def list_attempts(conn: psycopg.Connection, space_id: int, delivery_id: int) -> list[dict]:
+    """The attempt log of one delivery, oldest first (NotFound when the delivery is not the space's)."""
+    get_delivery(conn, space_id, delivery_id)
+    return conn.execute(
+        "SELECT id, started_at, duration_ms, trigger, outcome, status_code, request_excerpt, response_excerpt, error"
+        " FROM delivery_attempts WHERE space_id = %(space_id)s AND delivery_id = %(id)s ORDER BY started_at, id",
+        {"space_id": space_id, "id": delivery_id},
+    ).fetchall()
+
+
+_REQUEST_MANUAL = (
+    "UPDATE deliveries SET manual_requested_at = %(now)s,"
+    # A row in flight keeps its lease; the write-back of that attempt makes the manual one due.
+    " next_attempt_at = CASE WHEN lease_token IS NULL THEN %(now)s ELSE next_attempt_at END"
+)
+
+
+def request_retry(conn: psycopg.Connection, space_id: int, delivery_id: int, now: datetime) -> dict:
+    """Ask for a manual attempt of one delivery (any status); NotFound when it is not the space's."""
+    row = conn.execute(
+        _REQUEST_MANUAL + " WHERE space_id = %(space_id)s AND id = %(id)s RETURNING id, status",
+        {"space_id": space_id, "id": delivery_id, "now": now},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id} in this space")
+    return row
+
+
+def request_cell_retry(conn: psycopg.Connection, space_id: int, *, destination_id: int | None, event: str | None,
+                       start: datetime | None, end: datetime | None, now: datetime) -> int:
+    """Ask for a manual attempt of every failed or dead delivery matching the filters; return how many."""
+    return conn.execute(
+        _REQUEST_MANUAL +
+        " WHERE space_id = %(space_id)s AND status IN ('failed', 'dead')"
+        "   AND (%(destination_id)s::bigint IS NULL OR destination_id = %(destination_id)s)"
+        "   AND (%(event)s::text IS NULL OR event = %(event)s)"
+        "   AND (%(start)s::timestamptz IS NULL OR created_at >= %(start)s)"
+        "   AND (%(end)s::timestamptz IS NULL OR created_at < %(end)s)",
+        {"space_id": space_id, "destination_id": destination_id, "event": event, "start": start, "end": end,
+         "now": now},
+    ).rowcount
+
+
+def replay_since(conn: psycopg.Connection, space_id: int, destination_id: int, since: datetime,
+                 now: datetime) -> int:
+    """Fan out to one destination every event received since `since` that its map maps and that it lacks."""
+    return conn.execute(
+        "INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)"
+        " SELECT e.space_id, e.id, d.id, e.event, e.received_at,"
+        "        CASE WHEN d.paused_at IS NULL THEN %(now)s::timestamptz ELSE 'infinity' END"
+        " FROM destinations d JOIN events e ON e.space_id = d.space_id AND d.event_map ? e.event"
+        " WHERE d.space_id = %(space_id)s AND d.id = %(destination_id)s AND e.received_at >= %(since)s"
+        " ON CONFLICT (space_id, event_id, destination_id) DO NOTHING",
+        {"space_id": space_id, "destination_id": destination_id, "since": since, "now": now},
+    ).rowcount

@@ -1,0 +1,1 @@
+"""The product documentation: docs/*.md rendered to HTML at /docs."""

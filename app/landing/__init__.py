@@ -1,0 +1,1 @@
+"""The landing: GET /<slug> on the tracker's hosts and verified custom domains."""

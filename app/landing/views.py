@@ -1,0 +1,278 @@
+"""The landing: GET /<slug> records a click, mints its uid and sends the visitor on.
+
+Host routing happens before every request: the tracker's own hosts (TRACKER_HOSTS and
+PUBLIC_URL's host) serve the whole app; a verified custom domain serves only its space's
+landings; any other host gets a plain 404. /healthz and /readyz answer on any host so load
+balancers can probe by address.
+"""
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, g, make_response, redirect, render_template, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from app import db
+from app.ingress import store as ingress_store
+from app.ingress.parse import EventIn
+from app.lib import clock, proxies, tokens, useragents
+from app.link import store as link_store
+from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
+from app.pubsub import feed_channel
+
+bp = Blueprint("landing", __name__)
+
+ANY_HOST_ENDPOINTS = frozenset({"health.show_health", "health.show_readiness"})
+COOKIE_NAME = "xt_uid"
+FACEBOOK_FIELDS = ("campaign_id", "adset_name", "adset_id", "ad_name", "ad_id")
+MAX_FIELD = 512
+MAX_FBCLID = 500
+MAX_FBP = 255
+MAX_LONG = {"raw_query": 4096, "referrer": 2048, "user_agent": 1024}
+_NEGATIVE = object()
+
+
+class TtlCache:
+    """A per-process map whose entries expire after `ttl` seconds (0 disables it); emptied when full."""
+
+    def __init__(self, ttl: float, limit: int = 10_000):
+        self.ttl = ttl
+        self.limit = limit
+        self._entries: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        """The cached value, or None when absent or expired."""
+        hit = self._entries.get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        """Remember `value` for `ttl` seconds."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.limit:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl, value)
+
+
+class Landing:
+    """Per-app landing state: host sets, proxy trust, caches, the cookie key and the GeoIP database."""
+
+    def __init__(self, app: Flask):
+        config = app.config
+        public_host = urlsplit(config["PUBLIC_URL"]).hostname or ""
+        self.tracker_hosts = frozenset(config["TRACKER_HOSTS"]) | {public_host.lower()}
+        self.trusted = config["TRUSTED_PROXIES"]
+        self.reuse_seconds = config["CLICK_REUSE_MINUTES"] * 60
+        self.links = TtlCache(config["LINK_CACHE_SECONDS"])
+        self.domains = TtlCache(config["LINK_CACHE_SECONDS"])
+        self.cookie_key = hashlib.sha256(b"xtracker landing cookie\0" + config["SECRET_KEY"].encode()).digest()
+        self.static_routes: dict[str, frozenset[str]] | None = None
+        self.geoip = None
+        if config["GEOIP_DB"]:
+            from app.lib.geoip import CountryDatabase
+            self.geoip = CountryDatabase(config["GEOIP_DB"])
+
+
+@bp.record_once
+def _set_up(state) -> None:
+    state.app.extensions["xt_landing"] = Landing(state.app)
+
+
+def _landing() -> Landing:
+    return current_app.extensions["xt_landing"]
+
+
+def request_hostname() -> str:
+    """The Host header's name, lower case, without port or trailing dot ([::1]:80 → ::1)."""
+    host = request.host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+def _verified_domain_space(hostname: str) -> int | None:
+    state = _landing()
+    cached = state.domains.get(hostname)
+    if cached is not None:
+        return None if cached is _NEGATIVE else cached
+    with db.connection() as conn:
+        space_id = link_store.find_verified_domain_space(conn, hostname)
+    state.domains.put(hostname, _NEGATIVE if space_id is None else space_id)
+    return space_id
+
+
+@bp.before_app_request
+def route_host():
+    """Tracker hosts pass; a verified custom domain may only reach its landings; others get 404."""
+    if request.endpoint in ANY_HOST_ENDPOINTS:
+        return None
+    hostname = request_hostname()
+    if hostname in _landing().tracker_hosts:
+        g.landing_space_id = None
+        return None
+    space_id = _verified_domain_space(hostname)
+    if space_id is None or request.endpoint != "landing.show_landing":
+        return _not_found()
+    g.landing_space_id = space_id
+    return None
+
+
+def _not_found():
+    response = make_response(render_template("landing/not_found.html"), 404)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _other_route_methods(app: Flask, path: str) -> frozenset[str]:
+    """Methods other routes accept at exactly `path` (GET /events must stay a 405, not a landing)."""
+    state = _landing()
+    if state.static_routes is None:
+        routes: dict[str, set[str]] = {}
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint != "landing.show_landing" and "<" not in rule.rule:
+                routes.setdefault(rule.rule, set()).update(rule.methods or ())
+        state.static_routes = {path: frozenset(methods) for path, methods in routes.items()}
+    return state.static_routes.get(path, frozenset())
+
+
+def _find_link(slug: str, space_id: int | None) -> dict | None:
+    state = _landing()
+    key = (slug, space_id)
+    cached = state.links.get(key)
+    if cached is not None:
+        return None if cached is _NEGATIVE else cached
+    with db.connection() as conn:
+        link = link_store.find_landing_link(conn, slug, space_id)
+    state.links.put(key, _NEGATIVE if link is None else link)
+    return link
+
+
+def _cookie_signature(link: dict, uid: str, issued_ms: int) -> str:
+    message = f"{link['space_id']}:{link['id']}:{uid}:{issued_ms}".encode()
+    digest = hmac.new(_landing().cookie_key, message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _reused_uid(link: dict, now_ms: int) -> str | None:
+    """The uid of this browser's earlier click on this link, when its signed cookie is still in the window."""
+    window = _landing().reuse_seconds
+    raw = request.cookies.get(COOKIE_NAME)
+    if not window or not raw:
+        return None
+    uid, _, rest = raw.partition(".")
+    issued, _, signature = rest.partition(".")
+    if not tokens.UID_RE.fullmatch(uid) or not issued.isdigit():
+        return None
+    if not hmac.compare_digest(signature, _cookie_signature(link, uid, int(issued))):
+        return None
+    if not 0 <= now_ms - int(issued) < window * 1000:
+        return None
+    return uid
+
+
+def _text(raw: str | None, limit: int = MAX_FIELD) -> str | None:
+    """A request value fit to store: NULs removed (Postgres text refuses them), None when empty or too long."""
+    if not raw:
+        return None
+    raw = raw.replace("\x00", "")
+    return raw if raw and len(raw) <= limit else None
+
+
+def _click_fields(link: dict, now_ms: int) -> dict:
+    """Everything a click stores from the request: attribution parameters, referrer, agent, address, country."""
+    args, headers, state = request.args, request.headers, _landing()
+    fields: dict[str, Any] = {"link_id": link["id"], "link_slug": link["slug"]}
+    fbclid = _text(args.get("fbclid"), MAX_FBCLID)
+    if fbclid is not None:
+        fields["fbclid"] = fbclid
+        # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
+        fields["fbc"] = f"fb.1.{now_ms}.{fbclid}"
+    fields["fbp"] = _text(request.cookies.get("_fbp"), MAX_FBP)
+    defaults = link["campaign_defaults"]
+    for name in CAMPAIGN_DEFAULT_FIELDS:
+        fields[name] = _text(args.get(name)) or defaults.get(name)
+    for name in FACEBOOK_FIELDS:
+        fields[name] = _text(args.get(name))
+    fields["raw_query"] = _text(request.query_string.decode("utf-8", "replace"), MAX_LONG["raw_query"])
+    fields["referrer"] = _text(headers.get("Referer"), MAX_LONG["referrer"])
+    fields["user_agent"] = _text(headers.get("User-Agent"), MAX_LONG["user_agent"])
+    trusted = proxies.is_trusted(request.remote_addr, state.trusted)
+    fields["client_ip"] = proxies.client_address(request.remote_addr, headers, state.trusted)
+    country = proxies.proxy_country(headers, trusted)
+    if country is None and state.geoip is not None:
+        country = state.geoip.country(fields["client_ip"])
+    fields["country"] = country
+    return fields
+
+
+def _record_click(link: dict, uid: str, now, fields: dict) -> None:
+    """Store the click and, when the link emits it, its contact event, in one transaction; then signal the feed."""
+    contact = None
+    if link["emit_contact"]:
+        # eid = uid: any later contact for this uid with the same eid is a duplicate.
+        contact = EventIn(event="contact", uid=uid, tg_id=None, eid=uid, value=None, currency="USD",
+                          occurred_at_ms=clock.to_ms(now))
+    with db.transaction() as conn:
+        ingress_store.create_click(conn, link["space_id"], uid, now, "landing", fields)
+        if contact is None:
+            return
+        is_new, inbox_id = ingress_store.record_event(conn, link["space_id"], contact, uid=uid, occurred_at=now,
+                                                      received_at=now, source="landing")
+    if is_new:
+        current_app.extensions["xt_publisher"].publish(feed_channel(link["space_id"]), {
+            "type": "event", "inbox_id": str(inbox_id), "event": "contact", "uid": uid, "value": None,
+            "currency": contact.currency, "eid": contact.eid, "occurred_at_ms": contact.occurred_at_ms,
+            "flags": contact.flags,
+        })
+
+
+def _send_on(link: dict, uid: str | None):
+    """The page that opens the destination at once (button as fallback), or a plain 302."""
+    url = destination(link["kind"], link["target"], uid)
+    if link["mode"] == "redirect":
+        response = redirect(url, 302)
+    else:
+        response = make_response(render_template("landing/open.html", url=url, kind=link["kind"]))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@bp.get("/<slug>")
+def show_landing(slug: str):
+    """Record a click and send the visitor on; bots see the page without a uid and mint nothing.
+
+    1. Find the link (any space's on tracker hosts, the domain's space's on a custom domain).
+    2. Bots and link previews: the page, no click.
+    3. A signed reuse cookie for this link still in its window: the same uid, no new click.
+    4. Otherwise mint a uid, store click + contact in one transaction, set the reuse cookie.
+    """
+    methods = _other_route_methods(current_app, request.path)
+    if methods:
+        raise MethodNotAllowed(valid_methods=sorted(methods))
+    link = _find_link(slug, g.get("landing_space_id"))
+    if link is None:
+        return _not_found()
+    if useragents.is_bot(request.headers.get("User-Agent")):
+        return _send_on(link, None)
+    now = clock.now()
+    now_ms = clock.to_ms(now)
+    uid = _reused_uid(link, now_ms)
+    if uid is not None:
+        return _send_on(link, uid)
+    uid = tokens.new_uid()
+    _record_click(link, uid, now, _click_fields(link, now_ms))
+    response = _send_on(link, uid)
+    window = _landing().reuse_seconds
+    if window:
+        response.set_cookie(COOKIE_NAME, f"{uid}.{now_ms}.{_cookie_signature(link, uid, now_ms)}", max_age=window,
+                            path=f"/{link['slug']}", httponly=True, samesite="Lax", secure=request.is_secure)
+    return response

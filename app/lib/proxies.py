@@ -1,0 +1,91 @@
+"""Which reverse proxies to believe, and the client address and country they report.
+
+Headers such as CF-IPCountry or X-Forwarded-For are only as trustworthy as the peer that sent
+them: a browser can set them too. They are read only when the TCP peer is a trusted proxy.
+"""
+import ipaddress
+from typing import Iterable, Mapping
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Cloudflare's published edge ranges (cloudflare.com/ips); `cloudflare` in TRUSTED_PROXIES expands to these.
+CLOUDFLARE_RANGES = (
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+    "2a06:98c0::/29", "2c0f:f248::/32",
+)
+
+# CF-IPCountry values that are not countries: XX unknown, T1 Tor.
+_NOT_COUNTRIES = frozenset({"XX", "T1"})
+
+
+def parse_networks(raw: str) -> tuple[IPNetwork, ...]:
+    """Parse a comma-separated list of CIDRs and the keyword `cloudflare`; ValueError names a bad entry."""
+    networks: list[IPNetwork] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if part.lower() == "cloudflare":
+            networks.extend(ipaddress.ip_network(r) for r in CLOUDFLARE_RANGES)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network such as 10.0.0.0/8 or the word cloudflare") from None
+    return tuple(networks)
+
+
+def parse_address(raw: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address from text (IPv4-mapped IPv6 unwrapped), or None."""
+    if not raw:
+        return None
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def is_trusted(peer: str | None, networks: Iterable[IPNetwork]) -> bool:
+    """True when the TCP peer lies in one of the trusted proxy networks."""
+    address = parse_address(peer)
+    return address is not None and any(address in network for network in networks)
+
+
+def client_address(peer: str | None, headers: Mapping[str, str], networks: Iterable[IPNetwork]) -> str | None:
+    """The visitor's address as reported by trusted proxies, else the TCP peer.
+
+    1. A peer outside the trusted networks is the visitor itself.
+    2. From a trusted peer, CF-Connecting-IP (set by Cloudflare) wins.
+    3. Else X-Forwarded-For is walked from the right, skipping trusted hops: the leftmost
+       entries are whatever the browser sent and prove nothing.
+    """
+    networks = tuple(networks)
+    address = parse_address(peer)
+    if address is None or not any(address in network for network in networks):
+        return str(address) if address is not None else None
+    connecting = parse_address(headers.get("CF-Connecting-IP"))
+    if connecting is not None:
+        return str(connecting)
+    for hop in reversed((headers.get("X-Forwarded-For") or "").split(",")):
+        hop_address = parse_address(hop)
+        if hop_address is None:
+            break
+        address = hop_address
+        if not any(hop_address in network for network in networks):
+            break
+    return str(address)
+
+
+def proxy_country(headers: Mapping[str, str], trusted: bool) -> str | None:
+    """The country Cloudflare put in CF-IPCountry, when the peer is trusted and it names a country."""
+    if not trusted:
+        return None
+    raw = (headers.get("CF-IPCountry") or "").strip().upper()
+    if len(raw) == 2 and raw.isascii() and raw.isalpha() and raw not in _NOT_COUNTRIES:
+        return raw
+    return None

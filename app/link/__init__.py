@@ -1,0 +1,1 @@
+"""Links: per-space trackable entry points whose landing mints the click uid."""

@@ -1,0 +1,140 @@
+"""SQL for links, custom landing domains and the landing's lookups."""
+from datetime import datetime
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from app.link.parse import LinkIn
+
+LINK_COLUMNS = "space_id, id, slug, name, kind, target, mode, emit_contact, campaign_defaults, created_at, updated_at"
+DOMAIN_COLUMNS = "space_id, hostname, created_at, verified_at, checked_at, check_note"
+MAX_LIST = 1000
+
+
+class NotFound(LookupError):
+    """No such row in this scope."""
+
+
+class SlugTaken(ValueError):
+    """Another link (in any space) already has this slug."""
+
+
+class HostnameTaken(ValueError):
+    """Another space has already verified this hostname."""
+
+
+def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: datetime) -> dict:
+    """Insert a link; SlugTaken when the slug is in use anywhere (landings share the tracker's hosts)."""
+    try:
+        with conn.transaction():
+            return conn.execute(
+                "INSERT INTO links (space_id, slug, name, kind, target, mode, emit_contact, campaign_defaults,"
+                " created_at, updated_at) VALUES (%(space_id)s, %(slug)s, %(name)s, %(kind)s, %(target)s, %(mode)s,"
+                " %(emit_contact)s, %(defaults)s, %(now)s, %(now)s) RETURNING " + LINK_COLUMNS,
+                {"space_id": space_id, "slug": link.slug, "name": link.name, "kind": link.kind, "target": link.target,
+                 "mode": link.mode, "emit_contact": link.emit_contact, "defaults": Jsonb(link.campaign_defaults),
+                 "now": now},
+            ).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise SlugTaken(f"slug {link.slug!r} is already used by another link") from None
+
+
+def list_links(conn: psycopg.Connection, space_id: int, limit: int = MAX_LIST) -> list[dict]:
+    """The space's links, newest first (at most MAX_LIST)."""
+    return conn.execute(
+        "SELECT " + LINK_COLUMNS + " FROM links WHERE space_id = %(space_id)s ORDER BY id DESC LIMIT %(limit)s",
+        {"space_id": space_id, "limit": max(1, min(limit, MAX_LIST))},
+    ).fetchall()
+
+
+def find_link_by_slug(conn: psycopg.Connection, space_id: int, slug: str) -> dict | None:
+    """The space's link with this slug, or None."""
+    return conn.execute(
+        "SELECT " + LINK_COLUMNS + " FROM links WHERE space_id = %(space_id)s AND slug = %(slug)s",
+        {"space_id": space_id, "slug": slug},
+    ).fetchone()
+
+
+def find_landing_link(conn: psycopg.Connection, slug: str, space_id: int | None) -> dict | None:
+    """The link a landing serves at /<slug>: any space's on the tracker's hosts (space_id None), else that space's."""
+    return conn.execute(
+        "SELECT " + LINK_COLUMNS + " FROM links"
+        " WHERE slug = %(slug)s AND (%(space_id)s::bigint IS NULL OR space_id = %(space_id)s)",
+        {"slug": slug, "space_id": space_id},
+    ).fetchone()
+
+
+def create_domain(conn: psycopg.Connection, space_id: int, hostname: str, now: datetime) -> dict:
+    """Add a landing hostname to the space (unverified); an existing one is returned unchanged."""
+    conn.execute(
+        "INSERT INTO domains (space_id, hostname, created_at) VALUES (%(space_id)s, %(hostname)s, %(now)s)"
+        " ON CONFLICT (space_id, hostname) DO NOTHING",
+        {"space_id": space_id, "hostname": hostname, "now": now},
+    )
+    return get_domain(conn, space_id, hostname)
+
+
+def get_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> dict:
+    """The space's domain row, or NotFound."""
+    row = conn.execute(
+        "SELECT " + DOMAIN_COLUMNS + " FROM domains WHERE space_id = %(space_id)s AND hostname = %(hostname)s",
+        {"space_id": space_id, "hostname": hostname},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no domain {hostname!r}")
+    return row
+
+
+def list_domains(conn: psycopg.Connection, space_id: int) -> list[dict]:
+    """The space's landing hostnames, alphabetically (at most MAX_LIST)."""
+    return conn.execute(
+        "SELECT " + DOMAIN_COLUMNS + " FROM domains WHERE space_id = %(space_id)s ORDER BY hostname LIMIT %(limit)s",
+        {"space_id": space_id, "limit": MAX_LIST},
+    ).fetchall()
+
+
+def update_domain_check(conn: psycopg.Connection, space_id: int, hostname: str, *, passed: bool, note: str,
+                        now: datetime) -> dict:
+    """Record a DNS check: a pass verifies the domain (keeping the first verification time), a failure unverifies it.
+
+    HostnameTaken when another space verified the same hostname first.
+    """
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                "UPDATE domains SET checked_at = %(now)s, check_note = %(note)s,"
+                " verified_at = CASE WHEN %(passed)s THEN coalesce(verified_at, %(now)s) END"
+                " WHERE space_id = %(space_id)s AND hostname = %(hostname)s RETURNING " + DOMAIN_COLUMNS,
+                {"space_id": space_id, "hostname": hostname, "passed": passed, "note": note, "now": now},
+            ).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise HostnameTaken(f"{hostname} is already verified by another space") from None
+    if row is None:
+        raise NotFound(f"no domain {hostname!r}")
+    return row
+
+
+def delete_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> bool:
+    """Remove a landing hostname from the space; False when it had none such."""
+    return conn.execute(
+        "DELETE FROM domains WHERE space_id = %(space_id)s AND hostname = %(hostname)s",
+        {"space_id": space_id, "hostname": hostname},
+    ).rowcount == 1
+
+
+def find_verified_domain_space(conn: psycopg.Connection, hostname: str) -> int | None:
+    """The space that verified `hostname`, or None (the landing's host routing)."""
+    row = conn.execute(
+        "SELECT space_id FROM domains WHERE hostname = %(hostname)s AND verified_at IS NOT NULL",
+        {"hostname": hostname},
+    ).fetchone()
+    return row["space_id"] if row else None
+
+
+def clear_click_addresses(conn: psycopg.Connection, older_than: datetime) -> int:
+    """Blank client IP and user agent of clicks created before `older_than` (retention); return how many."""
+    return conn.execute(
+        "UPDATE clicks SET client_ip = NULL, user_agent = NULL"
+        " WHERE created_at < %(cutoff)s AND (client_ip IS NOT NULL OR user_agent IS NOT NULL)",
+        {"cutoff": older_than},
+    ).rowcount

@@ -1,0 +1,1 @@
+"""Report queries over the deck's rollups (sql/migrations/0005_dashboard.sql)."""

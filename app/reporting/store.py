@@ -1,0 +1,99 @@
+"""Reads of the rollups behind the deck. Every function takes space_id first and filters on it.
+
+Day rollups serve whole-day ranges; hour rollups serve the waveform of short ranges. Both are
+kept current by fold() (the deck folds before it reads), so a read costs what it returns.
+"""
+from datetime import date, datetime
+
+import psycopg
+from psycopg import sql
+
+STAGES = ("contact", "subscribed", "registration", "deposit")
+MAX_LINKS = 200
+MAX_COUNTRIES = 300
+
+
+def fold(conn: psycopg.Connection, space_id: int) -> int:
+    """Fold the space's pending deltas into its rollups; return how many were folded."""
+    return conn.execute("SELECT fold_rollups(%(space_id)s) AS folded", {"space_id": space_id}).fetchone()["folded"]
+
+
+def rebuild(conn: psycopg.Connection, space_id: int) -> None:
+    """Recompute the space's rollups from clicks, journeys and events."""
+    conn.execute("SELECT deck_rebuild(%(space_id)s)", {"space_id": space_id})
+
+
+def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date, link: str | None) -> dict:
+    """Counts per kind ('click', 'stage:…', 'event:…') and revenue per currency over whole days.
+
+    Returns {"counts": {kind: n}, "revenue": {currency: (deposits, amount)}}.
+    """
+    rows = conn.execute(
+        "SELECT kind, currency, sum(n) AS n, sum(amount) AS amount FROM rollup_days"
+        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        "   AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+        " GROUP BY kind, currency",
+        {"space_id": space_id, "first": first_day, "last": last_day, "link": link},
+    ).fetchall()
+    counts: dict[str, int] = {}
+    revenue: dict[str, tuple[int, object]] = {}
+    for row in rows:
+        if row["kind"] == "revenue":
+            revenue[row["currency"]] = (int(row["n"]), row["amount"])
+        else:
+            counts[row["kind"]] = counts.get(row["kind"], 0) + int(row["n"])
+    return {"counts": counts, "revenue": revenue}
+
+
+def event_series(conn: psycopg.Connection, space_id: int, grain: str, first_day: date, last_day: date,
+                 start: datetime, end: datetime, link: str | None) -> list[dict]:
+    """Event counts per bucket and event: rows of (bucket, event, n); hours in UTC or local days."""
+    if grain == "hour":
+        query = sql.SQL(
+            "SELECT hour AS bucket, substr(kind, 7) AS event, sum(n) AS n FROM rollup_hours"
+            " WHERE space_id = %(space_id)s AND hour >= %(start)s AND hour < %(end)s"
+            "   AND kind LIKE 'event:%%' AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+            " GROUP BY 1, 2")
+    else:
+        query = sql.SQL(
+            "SELECT day AS bucket, substr(kind, 7) AS event, sum(n) AS n FROM rollup_days"
+            " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+            "   AND kind LIKE 'event:%%' AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+            " GROUP BY 1, 2")
+    return conn.execute(query, {"space_id": space_id, "start": start, "end": end, "first": first_day,
+                                "last": last_day, "link": link}).fetchall()
+
+
+def countries(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date,
+              link: str | None) -> list[dict]:
+    """Clicks and depositing journeys per country (rows of country, clicks, deposits), most clicks first."""
+    return conn.execute(
+        "SELECT country, sum(n) FILTER (WHERE kind = 'click') AS clicks,"
+        "       sum(n) FILTER (WHERE kind = 'stage:deposit') AS deposits"
+        " FROM rollup_days"
+        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        "   AND kind IN ('click', 'stage:deposit') AND country <> ''"
+        "   AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+        " GROUP BY country ORDER BY clicks DESC NULLS LAST, country LIMIT %(limit)s",
+        {"space_id": space_id, "first": first_day, "last": last_day, "link": link, "limit": MAX_COUNTRIES},
+    ).fetchall()
+
+
+def links(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date) -> list[dict]:
+    """Per link slug ('' = no link): counts per kind and revenue per currency over whole days."""
+    return conn.execute(
+        "SELECT link_slug, kind, currency, sum(n) AS n, sum(amount) AS amount FROM rollup_days"
+        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        "   AND kind IN ('click', 'stage:contact', 'stage:subscribed', 'stage:registration',"
+        "                'stage:deposit', 'revenue')"
+        " GROUP BY link_slug, kind, currency",
+        {"space_id": space_id, "first": first_day, "last": last_day},
+    ).fetchall()
+
+
+def list_links(conn: psycopg.Connection, space_id: int) -> list[dict]:
+    """The space's links (slug, name) for the link filter and the attribution table, by name."""
+    return conn.execute(
+        "SELECT slug, name FROM links WHERE space_id = %(space_id)s ORDER BY name, slug LIMIT %(limit)s",
+        {"space_id": space_id, "limit": MAX_LINKS},
+    ).fetchall()

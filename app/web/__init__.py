@@ -1,0 +1,1 @@
+"""Dashboard access: login sessions, CSRF, failed-login throttling, space membership and roles."""

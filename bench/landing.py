@@ -1,0 +1,114 @@
+"""Landing benchmark: GET /<slug> against gunicorn as the Procfile runs it, beside the hello-world ceiling.
+
+Usage: .venv/bin/python bench/landing.py [--seconds 15] [--connections 64]
+
+1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir,
+   migrates, and creates a space with a bot link through the CLI.
+2. Serves, one at a time and each with gunicorn.conf.py (gevent, WEB_CONCURRENCY=2):
+   bench/ceiling_app.py `/hello` (no I/O), then wsgi:app.
+3. Drives `/hello` and the landing with wrk for the same time and connections. Every landing
+   request is a new browser (wrk keeps no cookies) with an fbclid and utm parameters, so each
+   one mints a uid, stores its click and contact event, and publishes on the live feed.
+4. Drives the landing again at half its measured rate for the latency target.
+5. Prints req/s, p50 and p99 and the ratios; writes bench/results/landing.json.
+
+Target on 2 cores: ≥ 3,000 landings/s; p99 < 50 ms at half that rate. wrk shares the two cores
+with the server and the database, so every figure is a floor; compare the ratios.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+import services  # noqa: E402
+import wrkload  # noqa: E402
+from ingest import serve, stop  # noqa: E402
+
+BIN = Path(sys.executable).parent
+BROWSER_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+              " Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.38.109]")
+LANDING_QUERY = "?fbclid=IwAR3x-_Ab9ZzQ_mixedCASE&utm_source=facebook&utm_campaign=bench&ad_id=120202"
+
+
+def flask_json(env: dict, *args: str) -> dict:
+    done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    wrkload.wrk_binary()
+    base = Path(tempfile.mkdtemp(prefix="xt-bench-landing-"))
+    redis = services.Redis(base)
+    try:
+        database_url = services.start_postgres(base, database="xtracker_bench")
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.start(),
+               "SECRET_KEY": "bench-" + "k" * 40, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+               "LOG_LEVEL": "WARNING"}
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        space = flask_json(env, "space", "create", "Bench")
+        flask_json(env, "link", "create", space["space"], "--slug", "bench", "--kind", "bot", "--target", "xt_bench_bot")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        browser = {"User-Agent": BROWSER_UA}
+        results = {}
+
+        ceiling = serve("bench.ceiling_app:app", env, port)
+        try:
+            results["hello"] = wrkload.run(url, wrkload.lua_script("GET", "/hello"),
+                                           seconds=args.seconds, connections=args.connections)
+        finally:
+            stop(ceiling)
+
+        web = serve("wsgi:app", env, port)
+        try:
+            landing = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser)
+            results["landing"] = wrkload.run(url, landing, seconds=args.seconds, connections=args.connections)
+            half = results["landing"]["rps"] / 2
+            # Each connection waits delay ms between requests: connections / delay ≈ half the rate.
+            paced = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser,
+                                       delay_ms=args.connections * 1000 / half)
+            results["landing_half_rate"] = wrkload.run(url, paced, seconds=args.seconds, connections=args.connections)
+        finally:
+            stop(web)
+
+        with psycopg.connect(database_url) as conn:
+            results["clicks_stored"] = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
+            results["distinct_uids"] = conn.execute("SELECT count(DISTINCT uid) FROM clicks").fetchone()[0]
+            results["contacts_stored"] = conn.execute("SELECT count(*) FROM events WHERE event = 'contact'").fetchone()[0]
+        results["ratios"] = {"landing_vs_hello": round(results["landing"]["rps"] / results["hello"]["rps"], 3)}
+        print(f"\n{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+        for name in ("hello", "landing", "landing_half_rate"):
+            r = results[name]
+            print(f"{name:<22}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non_2xx']:>10}")
+        print(f"\nlanding / hello = {results['ratios']['landing_vs_hello']:.2f}; target ≥ 3000 landings/s, "
+              f"p99 < 50 ms at half rate")
+        print(f"clicks stored: {results['clicks_stored']} ({results['distinct_uids']} distinct uids), "
+              f"contact events: {results['contacts_stored']}")
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "landing.json").write_text(json.dumps(results, indent=2))
+        return 0
+    finally:
+        redis.stop()
+        services.stop_postgres(base)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
