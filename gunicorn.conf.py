@@ -7,10 +7,16 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import os  # noqa: E402
+from app.config import ConfigError, load  # noqa: E402
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Every setting is validated before the server binds: a bad value stops it with the name.
+try:
+    _settings = load()
+except ConfigError as exc:
+    raise SystemExit(f"XTRACKER configuration error: {exc}") from None
+
+bind = f"0.0.0.0:{_settings['PORT']}"
+workers = _settings["WEB_CONCURRENCY"]
 worker_class = "gevent"
 worker_connections = 2000
 keepalive = 30
@@ -18,7 +24,7 @@ timeout = 30
 graceful_timeout = 10
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _settings["LOG_LEVEL"].lower()
 proc_name = "xtracker-web"
 # gunicorn 27 opens a control socket at one fixed path per user; several servers on a machine
 # (make run beside the test suite or a benchmark) would fight over it.

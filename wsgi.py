@@ -4,6 +4,12 @@ Under gunicorn, gevent's monkey-patching has already happened in gunicorn.conf.p
 module (and psycopg) is imported: a psycopg imported first would block the whole worker on
 every query.
 """
-from app import create_app
+import sys
 
-app = create_app(process="web" if "gunicorn" in __import__("sys").modules else "cli")
+from app import create_app
+from app.config import ConfigError
+
+try:
+    app = create_app(process="web" if "gunicorn" in sys.modules else "cli")
+except ConfigError as exc:
+    raise SystemExit(f"XTRACKER configuration error: {exc}") from None

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from app import db
 from app.auth import store as auth_store
+from app.dashboard import cli as deck_cli
 from app.delivery import cli as delivery_cli
 from app.lib import clock, passwords
 from app.link import cli as link_cli
@@ -45,6 +46,7 @@ def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
     link_cli.register(app)
     delivery_cli.register(app)
+    deck_cli.register(app)
 
     @app.cli.group("db")
     def db_group():

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app.lib import geoip, proxies
+
 
 class ConfigError(ValueError):
     """A setting is missing or has a value XTRACKER cannot use."""
@@ -93,15 +95,12 @@ def _optional_hostname(raw: str) -> str:
     return _hostname(raw) if raw.strip() else ""
 
 
-def _proxies(raw: str) -> tuple:
-    from app.lib import proxies
-    return proxies.parse_networks(raw)
 
 
-def _optional_file(raw: str) -> str:
+def _geoip_database(raw: str) -> str:
     path = raw.strip()
-    if path and not os.path.isfile(path):
-        raise ValueError("must be the path of an existing file")
+    if path:
+        geoip.check_database(path)
     return path
 
 
@@ -174,16 +173,21 @@ SETTINGS: tuple[Setting, ...] = (
             " Other hosts serve only verified custom landing domains, and everything else is 404."),
     Setting("CNAME_TARGET", _optional_hostname, "", False,
             "Hostname customers point their landing domains at (CNAME); PUBLIC_URL's host when empty."),
-    Setting("TRUSTED_PROXIES", _proxies, "cloudflare,127.0.0.0/8,::1/128", False,
+    Setting("TRUSTED_PROXIES", proxies.parse_networks, "cloudflare,127.0.0.0/8,::1/128", False,
             "Comma-separated CIDRs (and `cloudflare` for Cloudflare's published ranges) whose"
             " CF-Connecting-IP, CF-IPCountry and X-Forwarded-For headers are believed."),
-    Setting("GEOIP_DB", _optional_file, "", False,
+    Setting("GEOIP_DB", _geoip_database, "", False,
             "Path to a MaxMind-format country database (.mmdb); countries of clicks that did not come"
             " through Cloudflare are looked up in it. Empty: no lookup."),
     Setting("CLICK_REUSE_MINUTES", _int(0, 10080), "30", False,
             "Minutes a browser that opens the same link again keeps its uid (no new click); 0 disables."),
     Setting("LINK_CACHE_SECONDS", _int(0, 300), "5", False,
             "Seconds a web process caches a link or custom domain looked up by a landing."),
+    Setting("LANDING_WRITERS", _int(1, 32), "4", False,
+            "Threads per web process that commit landings' clicks in shared batches (group commit)."),
+    Setting("LANDING_BATCH_MAX", _int(1, 5000), "256", False, "Most landings one click writer commits together."),
+    Setting("CLICK_ADDRESS_RETENTION_DAYS", _int(1, 3650), "90", False,
+            "Days a click keeps its client IP and user agent (for ad-platform matching) before they are blanked."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -10,7 +10,8 @@ Usage: .venv/bin/python bench/landing.py [--seconds 15] [--connections 64]
    request is a new browser (wrk keeps no cookies) with an fbclid and utm parameters, so each
    one mints a uid, stores its click and contact event, and publishes on the live feed.
 4. Drives the landing again at half its measured rate for the latency target.
-5. Prints req/s, p50 and p99 and the ratios; writes bench/results/landing.json.
+5. Prints req/s, p50 and p99, the ratios, and the CPU each landing cost the web workers and
+   PostgreSQL (from /proc, around the full-rate run); writes bench/results/landing.json.
 
 Target on 2 cores: ≥ 3,000 landings/s; p99 < 50 ms at half that rate. wrk shares the two cores
 with the server and the database, so every figure is a floor; compare the ratios.
@@ -39,6 +40,26 @@ BROWSER_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKi
 LANDING_QUERY = "?fbclid=IwAR3x-_Ab9ZzQ_mixedCASE&utm_source=facebook&utm_campaign=bench&ad_id=120202"
 
 
+def cpu_seconds(match) -> float:
+    """User + system CPU seconds so far of every process whose command line satisfies `match`."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if match(command):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            continue
+    return total
+
+
+CPU_GROUPS = {
+    "web": lambda command: "gunicorn" in command and "wsgi:app" in command,
+    "postgres": lambda command: command.startswith("postgres:") and "xtracker_bench" in command,
+}
+
+
 def flask_json(env: dict, *args: str) -> dict:
     done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=ROOT, env=env, check=True,
                           capture_output=True, text=True)
@@ -61,7 +82,8 @@ def main() -> int:
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         space = flask_json(env, "space", "create", "Bench")
-        flask_json(env, "link", "create", space["space"], "--slug", "bench", "--kind", "bot", "--target", "xt_bench_bot")
+        flask_json(env, "link", "create", space["space"], "--slug", "bench", "--kind", "bot",
+                   "--target", "xt_bench_bot")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -79,7 +101,11 @@ def main() -> int:
         web = serve("wsgi:app", env, port)
         try:
             landing = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser)
+            before = {name: cpu_seconds(match) for name, match in CPU_GROUPS.items()}
             results["landing"] = wrkload.run(url, landing, seconds=args.seconds, connections=args.connections)
+            served = results["landing"]["rps"] * args.seconds
+            results["landing"]["cpu_ms_per_request"] = {
+                name: round((cpu_seconds(match) - before[name]) * 1000 / served, 3) for name, match in CPU_GROUPS.items()}
             half = results["landing"]["rps"] / 2
             # Each connection waits delay ms between requests: connections / delay ≈ half the rate.
             paced = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser,
@@ -91,7 +117,8 @@ def main() -> int:
         with psycopg.connect(database_url) as conn:
             results["clicks_stored"] = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
             results["distinct_uids"] = conn.execute("SELECT count(DISTINCT uid) FROM clicks").fetchone()[0]
-            results["contacts_stored"] = conn.execute("SELECT count(*) FROM events WHERE event = 'contact'").fetchone()[0]
+            results["contacts_stored"] = conn.execute(
+                "SELECT count(*) FROM events WHERE event = 'contact'").fetchone()[0]
         results["ratios"] = {"landing_vs_hello": round(results["landing"]["rps"] / results["hello"]["rps"], 3)}
         print(f"\n{'endpoint':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
         for name in ("hello", "landing", "landing_half_rate"):
@@ -99,6 +126,8 @@ def main() -> int:
             print(f"{name:<22}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['non_2xx']:>10}")
         print(f"\nlanding / hello = {results['ratios']['landing_vs_hello']:.2f}; target ≥ 3000 landings/s, "
               f"p99 < 50 ms at half rate")
+        cpu = results["landing"]["cpu_ms_per_request"]
+        print(f"CPU per landing: web {cpu['web']:.3f} ms, postgres {cpu['postgres']:.3f} ms")
         print(f"clicks stored: {results['clicks_stored']} ({results['distinct_uids']} distinct uids), "
               f"contact events: {results['contacts_stored']}")
         out = ROOT / "bench" / "results"

@@ -10,6 +10,7 @@ import time
 from typing import Callable
 
 from app import create_app, db
+from app.config import ConfigError
 from jobs import delivery, maintenance
 
 log = logging.getLogger("xtracker.scheduler")
@@ -56,4 +57,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as exc:
+        sys.exit(f"XTRACKER configuration error: {exc}")

@@ -8,6 +8,7 @@ import sys
 from rq import SimpleWorker
 
 from app import create_app
+from app.config import ConfigError
 from jobs import QUEUES, queue_connection
 
 
@@ -22,4 +23,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as exc:
+        sys.exit(f"XTRACKER configuration error: {exc}")

@@ -30,6 +30,15 @@ def secret_key(var: Path) -> str:
     return path.read_text().strip()
 
 
+def write_env_file(var: Path, env: dict) -> None:
+    """var/env.sh: the settings of this run, so `. var/env.sh` points the CLI at the same databases."""
+    path = var / "env.sh"
+    lines = [f"export {name}='{env[name]}'" for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_URL")]
+    path.write_text("# Written by `make run`: `. var/env.sh` before `flask --app wsgi …` in another shell.\n"
+                    + "\n".join(lines) + "\n")
+    path.chmod(0o600)
+
+
 def main() -> int:
     """Start services and processes; return the processes' exit code."""
     var = Path(os.environ.get("XT_VAR_DIR", ROOT / "var")).resolve()
@@ -53,11 +62,14 @@ def main() -> int:
             print(f"starting private Redis in {var / 'redis'}", flush=True)
             redis = services.Redis(var / "redis", persist=True)
             env["REDIS_URL"] = redis.start()
+        write_env_file(var, env)
         flask = [str(BIN / "flask"), "--app", "wsgi"]
         if subprocess.call([*flask, "bootstrap"], cwd=ROOT, env=env) != 0:
             print("bootstrap failed; see the message above", file=sys.stderr)
             return 1
         print(f"XTRACKER is starting on {env['PUBLIC_URL']} (Ctrl-C stops everything)", flush=True)
+        print(f"In another shell, `. {var / 'env.sh'}` points `.venv/bin/flask --app wsgi …` at these databases.",
+              flush=True)
         honcho = subprocess.Popen([str(BIN / "honcho"), "start", "-f", "Procfile", "-p", env["PORT"]],
                                   cwd=ROOT, env=env)
 

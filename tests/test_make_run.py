@@ -1,4 +1,5 @@
 """`make run` as a new user runs it: private databases under the var dir, all processes, Ctrl-C, rerun."""
+import json
 import os
 import re
 import signal
@@ -68,6 +69,10 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
         body = {"event": "deposit", "uid": "mr", "value": "9.99", "eid": "make-run-1"}
         r = httpx.post(first.url + "/events", json=body, headers={"Authorization": f"Bearer {bearer}"})
         assert r.json()["status"] == "queued"
+        listed = subprocess.run(["bash", "-c", f". {var_dir / 'env.sh'} && .venv/bin/flask --app wsgi space list --json"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")})
+        assert json.loads(listed.stdout)["spaces"][0]["space"] == "demo", listed.stderr
     finally:
         first.ctrl_c()
     try:
@@ -80,6 +85,9 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
     assert not (var_dir / "pg" / "pgdata" / "postmaster.pid").exists()
     assert not (var_dir / "redis" / "run" / "redis.sock").exists()
     assert (var_dir / "secret_key").stat().st_mode & 0o777 == 0o600
+    env_file = (var_dir / "env.sh").read_text()
+    assert "export DATABASE_URL=" in env_file and "export REDIS_URL=" in env_file
+    assert (var_dir / "env.sh").stat().st_mode & 0o777 == 0o600
 
     second = MakeRun(var_dir, free_port())
     try:

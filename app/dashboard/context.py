@@ -14,6 +14,7 @@ from flask import g
 
 from app import db
 from app.dashboard import store
+from app.delivery import store as delivery_store
 from app.dashboard.filters import Filters
 from app.reporting import store as reporting
 
@@ -150,8 +151,9 @@ def attribution_context(space: dict, filters: Filters, sort: str = "deposit", di
     direction = "asc" if direction == "asc" else "desc"
     main = space["currency"]
     with db.connection() as conn:
-        rows = reporting.links(conn, space["id"], filters.first_day, filters.last_day)
         links = reporting.list_links(conn, space["id"])
+        rows = reporting.links(conn, space["id"], [l["slug"] for l in links] + [""], filters.first_day,
+                               filters.last_day)
     table: dict[str, dict] = {l["slug"]: _link_row(l["slug"], l["name"]) for l in links}
     for row in rows:
         entry = table.setdefault(row["link_slug"], _link_row(row["link_slug"], None))
@@ -183,17 +185,52 @@ def _link_row(slug: str, name: str | None) -> dict:
 
 
 def feed_context(space: dict, filters: Filters) -> dict:
-    """The newest events for the live feed (the socket adds newer ones on top)."""
+    """The newest events for the live feed (the socket adds newer ones on top), with delivery badges."""
     with db.connection() as conn:
         rows = store.list_feed_rows(conn, space["id"], filters.link)
-    return {"rows": [feed_row(r) for r in rows]}
+        badges = store.list_event_badges(conn, space["id"], [r["id"] for r in rows])
+    by_event: dict[int, list[dict]] = {}
+    for badge in badges:
+        by_event.setdefault(badge["event_id"], []).append(badge)
+    return {"rows": [feed_row(r, by_event.get(r["id"], [])) for r in rows]}
 
 
-def feed_row(row: dict) -> dict:
+def feed_row(row: dict, badges: list[dict]) -> dict:
     """A feed row ready for templates/dashboard/_feed_row.html."""
-    return {"id": str(row["id"]), "event": row["event"], "uid": row["uid"] or "",
+    return {"badges": badges, "id": str(row["id"]), "event": row["event"], "uid": row["uid"] or "",
             "short_uid": (row["uid"] or "—")[:8], "value": row["value"], "currency": row["currency"],
             "link": row["link_slug"] or "", "country": row["country"] or "",
             "at": datetime.fromtimestamp(row["occurred_at_ms"] / 1000).astimezone(ZoneInfo("UTC")),
             "flags": list(row["flags"] or [])}
 
+
+
+def matrix_context(space: dict, filters: Filters) -> dict:
+    """Destinations × the four events, each cell with delivered / pending / failed / dead counts."""
+    with db.connection() as conn:
+        destinations = delivery_store.list_destinations(conn, space["id"])
+        counts = delivery_store.summarize_matrix(conn, space["id"], filters.start, filters.end)
+    cells = {(d["id"], e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}
+    for row in counts:
+        cell = cells.get((row["destination_id"], row["event"]))
+        if cell is not None:
+            cell[row["status"]] = int(row["count"])
+    return {"destinations": destinations, "events": list(STAGE_LABELS), "cells": cells,
+            "statuses": delivery_store.STATUSES}
+
+
+def cell_context(space: dict, filters: Filters, destination_id: int, event: str) -> dict:
+    """The failed and dead deliveries of one matrix cell, with last error (NotFound for another space's)."""
+    with db.connection() as conn:
+        destination = delivery_store.get_destination(conn, space["id"], destination_id)
+        rows = delivery_store.list_cell_deliveries(conn, space["id"], destination_id, event,
+                                                   statuses=("failed", "dead"), start=filters.start, end=filters.end)
+    return {"destination": destination, "event": event, "rows": rows}
+
+
+def attempts_context(space: dict, delivery_id: int) -> dict:
+    """One delivery and its attempt log with request/response excerpts (NotFound for another space's)."""
+    with db.connection() as conn:
+        delivery = delivery_store.get_delivery(conn, space["id"], delivery_id)
+        attempts = delivery_store.list_attempts(conn, space["id"], delivery_id)
+    return {"delivery": delivery, "attempts": attempts}

@@ -168,8 +168,16 @@ def render_frame(space_id: int, message: dict) -> tuple[str | None, str | None]:
             row = store.find_feed_row(conn, space_id, event_id)
         if row is None:
             return None, None
-        shown = context.feed_row(row)
+        shown = context.feed_row(row, row["badges"])
         return shown["link"] or None, render_template("dashboard/_feed_push.html", row=shown)
+    if kind == "delivery":
+        try:
+            event_id = int(message.get("inbox_id"))
+        except (TypeError, ValueError):
+            return None, None
+        with db.connection() as conn:
+            badges = store.list_event_badges(conn, space_id, [event_id])
+        return None, render_template("dashboard/_badges_push.html", event_id=event_id, badges=badges)
     if kind == "bind" and message.get("backfilled"):
         return None, '<div id="xt-signal" hx-swap-oob="true" data-signal="event"></div>'
     return None, None

@@ -8,8 +8,11 @@ from flask_sock import Sock
 from app import db
 from app.dashboard import context, live
 from app.dashboard.filters import PRESETS, FilterError, Filters, parse_filters
+from app.delivery import manual
+from app.delivery import store as delivery_store
 from app.lib import clock
 from app.reporting import store as reporting
+from app.space.store import NotFound
 from app.web import session
 from app.web import store as web_store
 
@@ -21,6 +24,9 @@ sock = Sock()
 LIVE_WAIT_SECONDS = 5.0
 
 PARTIALS = ("funnel", "gauge", "revenue", "map", "attribution", "feed")
+# Widgets whose own URL the page loads after it renders (their data is not in the rollups).
+LAZY_PARTIALS = ("matrix",)
+EVENTS = ("contact", "subscribed", "registration", "deposit")
 
 
 @bp.app_template_filter("number")
@@ -57,8 +63,8 @@ def _context(name: str, space: dict, filters: Filters) -> dict:
     return getattr(context, f"{name}_context")(space, filters)
 
 
-def _open(space_slug: str) -> tuple[dict, Filters]:
-    space = session.member_space(space_slug)
+def _open(space_slug: str, min_role: str = "viewer") -> tuple[dict, Filters]:
+    space = session.member_space(space_slug, min_role)
     filters = _filters(space)
     with db.connection() as conn:
         reporting.fold(conn, space["id"])
@@ -82,11 +88,77 @@ def show_deck(space: str):
 @session.login_required
 def show_partial(space: str, name: str):
     """One widget, rendered alone from the same context as on the page."""
-    if name not in PARTIALS:
+    if name not in PARTIALS + LAZY_PARTIALS:
         abort(404, description=f"no widget {name!r}")
     space_row, filters = _open(space)
     return render_template(f"dashboard/_{name}.html", space=space_row, filters=filters,
                            **{name: _context(name, space_row, filters)})
+
+
+def _int_arg(name: str) -> int:
+    raw = request.values.get(name, "")
+    if not raw.isdigit() or len(raw) > 18:
+        abort(400, description=f"`{name}` must be a positive whole number")
+    return int(raw)
+
+
+def _event_arg() -> str:
+    event = request.values.get("event", "")
+    if event not in EVENTS:
+        abort(400, description=f"`event` must be one of {', '.join(EVENTS)}")
+    return event
+
+
+@bp.get("/partials/cell")
+@session.login_required
+def show_cell(space: str):
+    """A matrix cell's failed and dead deliveries, with last error."""
+    space_row, filters = _open(space)
+    try:
+        cell = context.cell_context(space_row, filters, _int_arg("destination"), _event_arg())
+    except NotFound:
+        abort(404, description="no such destination in this space")
+    return render_template("dashboard/_cell.html", space=space_row, filters=filters, cell=cell)
+
+
+@bp.get("/deliveries/<int:delivery_id>")
+@session.login_required
+def show_attempts(space: str, delivery_id: int):
+    """One delivery's attempt log with request and response excerpts."""
+    space_row, filters = _open(space)
+    try:
+        attempts = context.attempts_context(space_row, delivery_id)
+    except NotFound:
+        abort(404, description="no such delivery in this space")
+    return render_template("dashboard/_attempts.html", space=space_row, filters=filters, attempts=attempts)
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+@session.login_required
+def retry_delivery(space: str, delivery_id: int):
+    """Attempt one delivery now (operator)."""
+    space_row = session.member_space(space, "operator")
+    try:
+        manual.retry_delivery(space_row["id"], delivery_id)
+    except NotFound:
+        abort(404, description="no such delivery in this space")
+    return render_template("dashboard/_retried.html", count=1, delivery_id=delivery_id)
+
+
+@bp.post("/matrix/retry")
+@session.login_required
+def retry_cell(space: str):
+    """Attempt now every failed and dead delivery of a cell in the range (operator)."""
+    space_row, filters = _open(space, "operator")
+    destination_id, event = _int_arg("destination"), _event_arg()
+    with db.connection() as conn:
+        try:
+            delivery_store.get_destination(conn, space_row["id"], destination_id)
+        except NotFound:
+            abort(404, description="no such destination in this space")
+    count = manual.retry_cell(space_row["id"], destination_id=destination_id, event=event, start=filters.start,
+                              end=filters.end)
+    return render_template("dashboard/_retried.html", count=count, delivery_id=None)
 
 
 @bp.before_request

@@ -11,14 +11,15 @@
 Repeat until nothing is due or the time budget is spent; a full batch wakes another worker so a
 backlog is shared.
 """
-import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-import redis
 from flask import Flask
 
 from app import db
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 FAILING_PAUSE_AFTER = timedelta(days=5)
 BUDGET_SECONDS = 60.0
+PIPELINE_DEPTH = 2
+# A backlog wakes another worker at most this often (each wake-up is a Redis round trip).
+SHARE_WAKE_SECONDS = 1.0
 _CLIENT = "xt_delivery_http"
 
 
@@ -62,23 +66,36 @@ def batch_limit(app: Flask) -> int:
 
 
 def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
-    """Deliver due deliveries until none is due or the budget is spent; return how many rows were handled."""
+    """Deliver due deliveries until none is due or the budget is spent; return how many rows were handled.
+
+    Pipelined: up to PIPELINE_DEPTH claimed batches have their requests queued on the senders
+    while the oldest is written back, so the senders never idle on the database.
+    """
     started = time.monotonic()
     handled = 0
     limit = batch_limit(app)
+    lease = timedelta(seconds=app.config["DELIVERY_LEASE_SECONDS"])
+    in_flight: deque[_Batch] = deque()
+    next_wake = 0.0
     with ThreadPoolExecutor(max_workers=app.config["DELIVERY_CONCURRENCY"], thread_name_prefix="deliver") as pool:
         while True:
             now = clock.now()
             with db.connection() as conn:
-                token, rows = store.claim_due_deliveries(
-                    conn, now=now, lease_until=now + timedelta(seconds=app.config["DELIVERY_LEASE_SECONDS"]),
-                    limit=limit)
-            if not rows:
+                token, rows = store.claim_due_deliveries(conn, now=now, lease_until=now + lease, limit=limit)
+            if rows:
+                in_flight.append(_start(app, pool, token, rows, now))
+                if len(rows) == limit and time.monotonic() >= next_wake:
+                    wake(app)
+                    next_wake = time.monotonic() + SHARE_WAKE_SECONDS
+            elif not in_flight:
                 break
-            if len(rows) == limit:
-                wake(app)
-            handled += _process(app, pool, token, rows, now)
+            # Nothing claimed: finish what is in flight, then look again (a manual retry requested
+            # meanwhile may have become due when its row was written back).
+            while in_flight and (len(in_flight) > PIPELINE_DEPTH or not rows):
+                handled += _finish(app, in_flight.popleft())
             if time.monotonic() - started > budget_seconds:
+                while in_flight:
+                    handled += _finish(app, in_flight.popleft())
                 wake(app)
                 break
     return handled
@@ -105,12 +122,26 @@ def _destinations(app: Flask, rows: list[dict], now: datetime) -> dict[tuple[int
     return result
 
 
-def _process(app: Flask, pool: ThreadPoolExecutor, token, rows: list[dict], now: datetime) -> int:
+@dataclass
+class _Batch:
+    """A claimed batch whose requests are queued on the senders."""
+    token: uuid.UUID
+    rows: list[dict]
+    now: datetime
+    results: list[dict]
+    deferrals: list[tuple[int, int, datetime]]
+    units: list[tuple[dict, list[dict]]]
+    futures: list[Future]
+
+
+def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[dict], now: datetime) -> _Batch:
+    """Sort the claimed rows into refusals, waits and requests, and queue the requests."""
     destinations = _destinations(app, rows, now)
     results: list[dict] = []
     deferrals: list[tuple[int, int, datetime]] = []
     units: list[tuple[dict, list[dict]]] = []
     capi_batches: dict[tuple[int, int], list[dict]] = {}
+    rows.sort(key=lambda r: r["id"])
     for row in rows:
         row["stable_id"] = f"xt-{row['event_id']}-{row['destination_id']}"
         destination = destinations.get((row["space_id"], row["destination_id"]))
@@ -141,37 +172,45 @@ def _process(app: Flask, pool: ThreadPoolExecutor, token, rows: list[dict], now:
     for key, batch in capi_batches.items():
         if batch:
             units.append((destinations[key], batch))
+    client = http_client(app)
+    futures = [pool.submit(_attempt, client, destination, batch, now) for destination, batch in units]
+    return _Batch(token, rows, now, results, deferrals, units, futures)
 
-    def attempt(unit: tuple[dict, list[dict]]) -> tuple[datetime, Sent | DeliveryError]:
-        destination, batch = unit
-        started_at = now
-        try:
-            return started_at, KINDS[destination["kind"]].send(http_client(app), destination, batch, now)
-        except DeliveryError as exc:
-            return started_at, exc
-        except Exception as exc:  # a bug in building the request must not wedge the batch
-            log.exception("delivery to destination %s failed unexpectedly", destination["id"])
-            return started_at, DeliveryError(f"internal error: {type(exc).__name__}")
 
+def _attempt(client: httpx.Client, destination: dict, batch: list[dict], now: datetime) -> Sent | DeliveryError:
+    """One request for a unit (runs on a sender thread, outside the app context)."""
+    try:
+        return KINDS[destination["kind"]].send(client, destination, batch, now)
+    except DeliveryError as exc:
+        return exc
+    except Exception as exc:  # a bug in building one request must not wedge the batch
+        log.exception("delivery to destination %s failed unexpectedly", destination["id"])
+        return DeliveryError(f"internal error: {type(exc).__name__}")
+
+
+def _finish(app: Flask, batch: _Batch) -> int:
+    """Wait for the batch's requests, write every outcome back in one transaction, publish the changes."""
+    now = batch.now
+    results = list(batch.results)
     streaks: dict[tuple[int, int], dict] = {}
-    for (destination, batch), (started_at, outcome) in zip(units, pool.map(attempt, units)):
-        streak = streaks.setdefault((destination["space_id"], destination["id"]), {"ok": False, "failed": False,
-                                                                                  "gone": False})
+    for (destination, rows), future in zip(batch.units, batch.futures):
+        outcome = future.result()
+        streak = streaks.setdefault((destination["space_id"], destination["id"]),
+                                    {"ok": False, "failed": False, "gone": False})
         if isinstance(outcome, Sent):
             streak["ok"] = True
         else:
             streak["failed"] = True
             streak["gone"] = streak["gone"] or outcome.gone
-        for row in batch:
-            results.append(_result(row, outcome, now, started_at))
-
+        for row in rows:
+            results.append(_result(row, outcome, now))
     with db.transaction() as conn:
-        written = store.record_results(conn, token, now, results)
-        store.defer_deliveries(conn, token, deferrals)
+        written = store.record_results(conn, batch.token, now, results)
+        store.defer_deliveries(conn, batch.token, batch.deferrals)
         for (space_id, destination_id), streak in streaks.items():
             _note_streak(conn, space_id, destination_id, streak, now)
-    _publish(app, [r for r in results if r["id"] in written and r["status"] != r["previous_status"]], rows)
-    return len(rows)
+    _publish(app, [r for r in results if r["id"] in written and r["status"] != r["previous_status"]], batch.rows)
+    return len(batch.rows)
 
 
 def _base(row: dict, now: datetime) -> dict:
@@ -189,9 +228,9 @@ def _refused(row: dict, now: datetime, reason: str) -> dict:
     return result
 
 
-def _result(row: dict, outcome: Sent | DeliveryError, now: datetime, started_at: datetime) -> dict:
+def _result(row: dict, outcome: Sent | DeliveryError, now: datetime) -> dict:
     """The row's new state after one attempt (manual attempts never move the automatic schedule)."""
-    result = _base(row, started_at)
+    result = _base(row, now)
     result.update(status_code=outcome.status_code, duration_ms=outcome.duration_ms,
                   request_excerpt=outcome.request_excerpt, response_excerpt=outcome.response_excerpt)
     if isinstance(outcome, Sent):
@@ -232,18 +271,12 @@ def _note_streak(conn, space_id: int, destination_id: int, streak: dict, now: da
 
 
 def _publish(app: Flask, changed: list[dict], rows: list[dict]) -> None:
-    """One live-feed message per status change, sent in one pipeline; fail-soft like every publish."""
-    if not changed:
-        return
+    """One live-feed message per status change (the publisher pipelines them and is fail-soft)."""
     by_id = {r["id"]: r for r in rows}
-    pipe = app.extensions["xt_publisher"].client.pipeline(transaction=False)
+    publisher = app.extensions["xt_publisher"]
     for r in changed:
         claimed = by_id[r["id"]]
-        pipe.publish(feed_channel(r["space_id"]), json.dumps({
+        publisher.publish(feed_channel(r["space_id"]), {
             "type": "delivery", "inbox_id": str(claimed["event_id"]), "delivery_id": str(r["id"]),
             "destination_id": str(claimed["destination_id"]), "event": claimed["event"], "status": r["status"],
-        }, separators=(",", ":")))
-    try:
-        pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("publishing %d delivery status changes failed: %s", len(changed), exc)
+        })

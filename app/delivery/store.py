@@ -134,15 +134,13 @@ def load_destinations(conn: psycopg.Connection, keys: list[tuple[int, int]]) -> 
 
 
 _CLAIM = """
-WITH due AS (
-    SELECT space_id, id FROM deliveries
-    WHERE next_attempt_at <= %(now)s
-    ORDER BY next_attempt_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+WITH claimed AS (
+    -- By ctid: the locked rows are updated through a TID scan, not a join over the table.
     UPDATE deliveries d SET next_attempt_at = %(lease_until)s, lease_token = %(token)s
-    FROM due WHERE d.space_id = due.space_id AND d.id = due.id
+    WHERE d.ctid = ANY(ARRAY(
+        SELECT ctid FROM deliveries WHERE next_attempt_at <= %(now)s
+        ORDER BY next_attempt_at LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
     RETURNING d.space_id, d.id, d.event_id, d.destination_id, d.event, d.status, d.attempts,
               d.manual_requested_at, d.auto_next_at
 )
@@ -150,15 +148,28 @@ SELECT c.space_id, c.id, c.event_id, c.destination_id, c.event, c.status, c.atte
        c.manual_requested_at IS NOT NULL AS manual, c.auto_next_at, s.slug AS space_slug,
        e.uid, coalesce(e.tg_id, j.tg_id) AS tg_id, e.eid, e.value, e.currency, e.occurred_at_ms,
        e.received_at, e.source, e.flags,
-       k.created_at AS clicked_at, k.link_slug, l.kind AS link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
+       k.created_at AS clicked_at, k.link_slug, k.link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
        k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content, k.utm_term, k.client_ip, k.user_agent,
        k.country
 FROM claimed c
 JOIN spaces s ON s.id = c.space_id
-JOIN events e ON e.space_id = c.space_id AND e.id = c.event_id
-LEFT JOIN journeys j ON j.space_id = e.space_id AND j.uid = e.uid
-LEFT JOIN clicks k ON k.space_id = e.space_id AND k.uid = e.uid
-LEFT JOIN links l ON l.space_id = k.space_id AND l.id = k.link_id
+-- LATERAL … LIMIT 1 (not flattened into the join) keeps every lookup a primary-key probe per
+-- claimed row whatever the statistics say: with stale statistics a flat join once planned a scan
+-- of the whole space's events per row.
+CROSS JOIN LATERAL (
+    SELECT uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source, flags
+    FROM events WHERE space_id = c.space_id AND id = c.event_id LIMIT 1
+) e
+LEFT JOIN LATERAL (
+    SELECT tg_id FROM journeys WHERE space_id = c.space_id AND uid = e.uid LIMIT 1
+) j ON true
+LEFT JOIN LATERAL (
+    SELECT k.created_at, k.link_slug, l.kind AS link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
+           k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content, k.utm_term, k.client_ip, k.user_agent,
+           k.country
+    FROM clicks k LEFT JOIN links l ON l.space_id = k.space_id AND l.id = k.link_id
+    WHERE k.space_id = c.space_id AND k.uid = e.uid LIMIT 1
+) k ON true
 """
 
 
@@ -177,9 +188,9 @@ def claim_due_deliveries(conn: psycopg.Connection, *, now: datetime, lease_until
 
 _RECORD = """
 WITH u AS (
-    SELECT * FROM unnest(%(space_ids)s::bigint[], %(ids)s::bigint[], %(statuses)s::text[],
-                         %(next)s::timestamptz[], %(auto_next)s::timestamptz[], %(attempts)s::integer[],
-                         %(manual)s::boolean[], %(codes)s::integer[], %(errors)s::text[])
+    SELECT * FROM unnest(%(space_ids)b::bigint[], %(ids)b::bigint[], %(statuses)b::text[],
+                         %(next)b::timestamptz[], %(auto_next)b::timestamptz[], %(attempts)b::integer[],
+                         %(manual)b::boolean[], %(codes)b::integer[], %(errors)b::text[])
         AS u(space_id, id, status, next_attempt_at, auto_next_at, attempts, manual, status_code, error)
 ), upd AS (
     UPDATE deliveries d SET
@@ -207,9 +218,9 @@ WITH u AS (
                                    request_excerpt, response_excerpt, error)
     SELECT a.space_id, a.id, a.started_at, a.duration_ms, a.trigger, a.outcome, a.status_code, a.request,
            a.response, a.error
-    FROM unnest(%(space_ids)s::bigint[], %(ids)s::bigint[], %(started)s::timestamptz[], %(durations)s::integer[],
-                %(triggers)s::text[], %(outcomes)s::text[], %(codes)s::integer[], %(requests)s::text[],
-                %(responses)s::text[], %(errors)s::text[])
+    FROM unnest(%(space_ids)b::bigint[], %(ids)b::bigint[], %(started)b::timestamptz[], %(durations)b::integer[],
+                %(triggers)b::text[], %(outcomes)b::text[], %(codes)b::integer[], %(requests)b::text[],
+                %(responses)b::text[], %(errors)b::text[])
         AS a(space_id, id, started_at, duration_ms, trigger, outcome, status_code, request, response, error)
     JOIN upd ON upd.space_id = a.space_id AND upd.id = a.id
 )

@@ -40,7 +40,7 @@ def wake(app: Flask) -> bool:
             Queue(QUEUE, connection=client).enqueue(JOB, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=0,
                                                     failure_ttl=86400)
         return True
-    except redis.RedisError as exc:
+    except (redis.RedisError, OSError) as exc:
         log.warning("waking the delivery workers failed (the sweeper will): %s", exc)
         return False
 
@@ -49,7 +49,7 @@ def woken(app: Flask) -> None:
     """Called by the job as it starts: the next wake-up must enqueue a new job."""
     try:
         app.extensions["xt_redis"].delete(WAKE_KEY)
-    except redis.RedisError as exc:
+    except (redis.RedisError, OSError) as exc:
         log.warning("clearing the delivery wake-up key failed: %s", exc)
 
 
@@ -76,7 +76,12 @@ class _Waker:
             self._nudged.wait()
             time.sleep(COALESCE_SECONDS)
             self._nudged.clear()
-            if not wake(self.app):
+            try:
+                woke = wake(self.app)
+            except Exception:  # this thread must outlive any failure (e.g. the client closed under it)
+                log.exception("waking the delivery workers failed (the sweeper will)")
+                woke = False
+            if not woke:
                 time.sleep(PAUSE_AFTER_FAILURE_SECONDS)
 
 

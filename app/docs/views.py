@@ -81,10 +81,14 @@ def _title(source: str, fallback: str) -> str:
     return fallback
 
 
+def _not_found():
+    return render_template("docs/page.html", title="Page not found", body=None, page=None), 404
+
+
 def _render(name: str):
     path = docs_dir() / f"{name}.md"
     if not path.is_file():
-        return render_template("docs/page.html", title="Page not found", body=None, page=None), 404
+        return _not_found()
     source = path.read_text(encoding="utf-8")
     body = Markup(MARKDOWN.render(source))
     return render_template("docs/page.html", title=_title(source, name), body=body, page=name)
@@ -103,5 +107,5 @@ def show_page(page: str):
     if name == INDEX:
         return show_index()
     if not PAGE_RE.fullmatch(name):
-        return render_template("docs/page.html", title="Page not found", body=None, page=None), 404
+        return _not_found()
     return _render(name)

@@ -22,6 +22,9 @@ VALUE_QUANTUM = Decimal("0.000001")
 TG_ID_MAX = 2**63 - 1
 _VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# A partner's placeholder left unexpanded: {trader_id}, [txid], %TXID%. As an eid it would make
+# every later postback a "duplicate" of the first one and silently drop them.
+_MACRO_RE = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|%[A-Za-z_][A-Za-z0-9_]*%")
 # Epoch ms below this are almost surely epoch seconds sent by mistake (year 1973 in ms).
 _LOOKS_LIKE_SECONDS = 100_000_000_000
 
@@ -133,7 +136,7 @@ def check_currency(raw: Any) -> str:
 
 
 def check_eid(raw: Any) -> str | None:
-    """An external id: a string or whole number, at most 200 characters, no control characters."""
+    """An external id: a string or whole number, ≤ 200 printable characters, not an unexpanded macro."""
     if _absent(raw):
         return None
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -143,6 +146,8 @@ def check_eid(raw: Any) -> str | None:
     raw = raw.strip()
     if len(raw) > MAX_EID_LENGTH or _CONTROL_RE.search(raw):
         raise Rejection("invalid_eid", f"eid must be at most {MAX_EID_LENGTH} printable characters")
+    if _MACRO_RE.search(raw):
+        raise Rejection("invalid_eid", f"eid {raw[:60]!r} looks like a macro the sender left unexpanded")
     return raw
 
 

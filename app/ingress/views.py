@@ -182,7 +182,7 @@ def _click_fields(body: dict) -> dict:
         fields["country"] = country
     if "raw_query" in fields:
         query = dict(parse_qsl(fields["raw_query"].lstrip("?"), keep_blank_values=False))
-        for name in (*UTM_FIELDS, "fbclid", "campaign_name"):
+        for name in (*UTM_FIELDS, "fbclid", "campaign_name", "campaign_id", "adset_name", "adset_id", "ad_name", "ad_id"):
             if name not in fields and query.get(name):
                 fields[name] = query[name][:DEFAULT_MAX_TEXT]
     return fields

@@ -17,9 +17,10 @@ from flask import Blueprint, Flask, current_app, g, make_response, redirect, ren
 from werkzeug.exceptions import MethodNotAllowed
 
 from app import db
-from app.ingress import store as ingress_store
 from app.ingress.parse import EventIn
+from app.landing.writer import ClickWriter, PendingClick
 from app.lib import clock, proxies, tokens, useragents
+from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
 from app.pubsub import feed_channel
@@ -69,16 +70,16 @@ class Landing:
         config = app.config
         public_host = urlsplit(config["PUBLIC_URL"]).hostname or ""
         self.tracker_hosts = frozenset(config["TRACKER_HOSTS"]) | {public_host.lower()}
-        self.trusted = config["TRUSTED_PROXIES"]
+        self.proxies = proxies.TrustedProxies(config["TRUSTED_PROXIES"])
         self.reuse_seconds = config["CLICK_REUSE_MINUTES"] * 60
         self.links = TtlCache(config["LINK_CACHE_SECONDS"])
         self.domains = TtlCache(config["LINK_CACHE_SECONDS"])
         self.cookie_key = hashlib.sha256(b"xtracker landing cookie\0" + config["SECRET_KEY"].encode()).digest()
+        self.writer = ClickWriter(app.extensions["xt_pool"], writers=config["LANDING_WRITERS"],
+                                  batch_max=config["LANDING_BATCH_MAX"])
+        self.open_page = app.jinja_env.get_template("landing/open.html")
         self.static_routes: dict[str, frozenset[str]] | None = None
-        self.geoip = None
-        if config["GEOIP_DB"]:
-            from app.lib.geoip import CountryDatabase
-            self.geoip = CountryDatabase(config["GEOIP_DB"])
+        self.geoip = CountryDatabase(config["GEOIP_DB"]) if config["GEOIP_DB"] else None
 
 
 @bp.record_once
@@ -118,7 +119,10 @@ def route_host():
     if hostname in _landing().tracker_hosts:
         g.landing_space_id = None
         return None
-    space_id = _verified_domain_space(hostname)
+    try:
+        space_id = _verified_domain_space(hostname)
+    except db.StorageUnavailable:
+        return _unavailable()
     if space_id is None or request.endpoint != "landing.show_landing":
         return _not_found()
     g.landing_space_id = space_id
@@ -141,6 +145,13 @@ def _other_route_methods(app: Flask, path: str) -> frozenset[str]:
                 routes.setdefault(rule.rule, set()).update(rule.methods or ())
         state.static_routes = {path: frozenset(methods) for path, methods in routes.items()}
     return state.static_routes.get(path, frozenset())
+
+
+def _unavailable():
+    response = make_response(render_template("landing/unavailable.html"), 503)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _find_link(slug: str, space_id: int | None) -> dict | None:
@@ -204,9 +215,8 @@ def _click_fields(link: dict, now_ms: int) -> dict:
     fields["raw_query"] = _text(request.query_string.decode("utf-8", "replace"), MAX_LONG["raw_query"])
     fields["referrer"] = _text(headers.get("Referer"), MAX_LONG["referrer"])
     fields["user_agent"] = _text(headers.get("User-Agent"), MAX_LONG["user_agent"])
-    trusted = proxies.is_trusted(request.remote_addr, state.trusted)
-    fields["client_ip"] = proxies.client_address(request.remote_addr, headers, state.trusted)
-    country = proxies.proxy_country(headers, trusted)
+    fields["client_ip"] = proxies.client_address(request.remote_addr, headers, state.proxies)
+    country = proxies.proxy_country(headers, state.proxies.trusts(request.remote_addr))
     if country is None and state.geoip is not None:
         country = state.geoip.country(fields["client_ip"])
     fields["country"] = country
@@ -214,24 +224,27 @@ def _click_fields(link: dict, now_ms: int) -> dict:
 
 
 def _record_click(link: dict, uid: str, now, fields: dict) -> None:
-    """Store the click and, when the link emits it, its contact event, in one transaction; then signal the feed."""
+    """Store the click and, when the link emits it, its contact event (committed together); then signal the feed."""
     contact = None
     if link["emit_contact"]:
         # eid = uid: any later contact for this uid with the same eid is a duplicate.
         contact = EventIn(event="contact", uid=uid, tg_id=None, eid=uid, value=None, currency="USD",
                           occurred_at_ms=clock.to_ms(now))
-    with db.transaction() as conn:
-        ingress_store.create_click(conn, link["space_id"], uid, now, "landing", fields)
-        if contact is None:
-            return
-        is_new, inbox_id = ingress_store.record_event(conn, link["space_id"], contact, uid=uid, occurred_at=now,
-                                                      received_at=now, source="landing")
-    if is_new:
+    outcome = _landing().writer.record(PendingClick(link["space_id"], uid, now, fields, contact))
+    if outcome is not None and outcome[0]:
         current_app.extensions["xt_publisher"].publish(feed_channel(link["space_id"]), {
-            "type": "event", "inbox_id": str(inbox_id), "event": "contact", "uid": uid, "value": None,
+            "type": "event", "inbox_id": str(outcome[1]), "event": "contact", "uid": uid, "value": None,
             "currency": contact.currency, "eid": contact.eid, "occurred_at_ms": contact.occurred_at_ms,
             "flags": contact.flags,
         })
+
+
+def _is_a_visit() -> bool:
+    """A person's page view: not a bot or link preview, not a HEAD probe, not a speculative prefetch."""
+    if request.method != "GET" or useragents.is_bot(request.headers.get("User-Agent")):
+        return False
+    purpose = (request.headers.get("Sec-Purpose") or request.headers.get("Purpose") or "").lower()
+    return "prefetch" not in purpose
 
 
 def _send_on(link: dict, uid: str | None):
@@ -240,7 +253,9 @@ def _send_on(link: dict, uid: str | None):
     if link["mode"] == "redirect":
         response = redirect(url, 302)
     else:
-        response = make_response(render_template("landing/open.html", url=url, kind=link["kind"]))
+        # The compiled template directly: the page needs none of Flask's context processors.
+        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"]),
+                                              mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
@@ -251,17 +266,22 @@ def show_landing(slug: str):
     """Record a click and send the visitor on; bots see the page without a uid and mint nothing.
 
     1. Find the link (any space's on tracker hosts, the domain's space's on a custom domain).
-    2. Bots and link previews: the page, no click.
+    2. Bots, link previews, HEAD requests and prefetches: the page, no click.
     3. A signed reuse cookie for this link still in its window: the same uid, no new click.
     4. Otherwise mint a uid, store click + contact in one transaction, set the reuse cookie.
+    When Postgres is unreachable: a known link still sends the visitor on (without a uid, no
+    click); a link that cannot be looked up is a plain 503 page.
     """
     methods = _other_route_methods(current_app, request.path)
     if methods:
         raise MethodNotAllowed(valid_methods=sorted(methods))
-    link = _find_link(slug, g.get("landing_space_id"))
+    try:
+        link = _find_link(slug, g.get("landing_space_id"))
+    except db.StorageUnavailable:
+        return _unavailable()
     if link is None:
         return _not_found()
-    if useragents.is_bot(request.headers.get("User-Agent")):
+    if not _is_a_visit():
         return _send_on(link, None)
     now = clock.now()
     now_ms = clock.to_ms(now)
@@ -269,10 +289,18 @@ def show_landing(slug: str):
     if uid is not None:
         return _send_on(link, uid)
     uid = tokens.new_uid()
-    _record_click(link, uid, now, _click_fields(link, now_ms))
+    try:
+        _record_click(link, uid, now, _click_fields(link, now_ms))
+    except db.StorageUnavailable as exc:
+        # The ad click is paid for: send the person on even though this click cannot be counted.
+        current_app.logger.warning("landing %s: click not recorded, storage unavailable: %s", link["slug"], exc)
+        return _send_on(link, None)
     response = _send_on(link, uid)
     window = _landing().reuse_seconds
     if window:
-        response.set_cookie(COOKIE_NAME, f"{uid}.{now_ms}.{_cookie_signature(link, uid, now_ms)}", max_age=window,
-                            path=f"/{link['slug']}", httponly=True, samesite="Lax", secure=request.is_secure)
+        # Written by hand: every character of value and path is cookie-safe ([A-Za-z0-9._-] and
+        # the slug's [A-Za-z0-9_-]), so werkzeug's general quoting has nothing to do.
+        value = f"{uid}.{now_ms}.{_cookie_signature(link, uid, now_ms)}"
+        response.headers.add("Set-Cookie", f"{COOKIE_NAME}={value}; Max-Age={window}; Path=/{link['slug']}; HttpOnly;"
+                                           f" SameSite=Lax{'; Secure' if request.is_secure else ''}")
     return response

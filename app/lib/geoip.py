@@ -1,5 +1,17 @@
 """Country of an IP address from a MaxMind-format database (GeoLite2-Country, GeoIP2-City, …)."""
+import os
+
 import maxminddb
+
+
+def check_database(path: str) -> None:
+    """Raise ValueError unless `path` is a readable MaxMind-format database."""
+    if not os.path.isfile(path):
+        raise ValueError("must be the path of an existing .mmdb file")
+    try:
+        maxminddb.open_database(path).close()
+    except (maxminddb.InvalidDatabaseError, OSError, ValueError) as exc:
+        raise ValueError(f"is not a MaxMind-format database ({exc})") from None
 
 
 class CountryDatabase:

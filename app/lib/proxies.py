@@ -50,13 +50,35 @@ def parse_address(raw: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Addr
     return address
 
 
-def is_trusted(peer: str | None, networks: Iterable[IPNetwork]) -> bool:
-    """True when the TCP peer lies in one of the trusted proxy networks."""
-    address = parse_address(peer)
-    return address is not None and any(address in network for network in networks)
+class TrustedProxies:
+    """The trusted networks, answering "is this peer a trusted proxy?" with a per-process memo.
+
+    A deployment sees few distinct proxy addresses and many requests, and a membership test
+    against two dozen networks is slow in Python, so answers are remembered (bounded).
+    """
+
+    MEMO_LIMIT = 4096
+
+    def __init__(self, networks: Iterable[IPNetwork]):
+        self.networks = tuple(networks)
+        self._memo: dict[str, bool] = {}
+
+    def trusts(self, raw: str | None) -> bool:
+        """True when `raw` is an address inside one of the trusted networks."""
+        if not raw:
+            return False
+        known = self._memo.get(raw)
+        if known is not None:
+            return known
+        address = parse_address(raw)
+        answer = address is not None and any(address in network for network in self.networks)
+        if len(self._memo) >= self.MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[raw] = answer
+        return answer
 
 
-def client_address(peer: str | None, headers: Mapping[str, str], networks: Iterable[IPNetwork]) -> str | None:
+def client_address(peer: str | None, headers: Mapping[str, str], proxies: TrustedProxies) -> str | None:
     """The visitor's address as reported by trusted proxies, else the TCP peer.
 
     1. A peer outside the trusted networks is the visitor itself.
@@ -64,9 +86,8 @@ def client_address(peer: str | None, headers: Mapping[str, str], networks: Itera
     3. Else X-Forwarded-For is walked from the right, skipping trusted hops: the leftmost
        entries are whatever the browser sent and prove nothing.
     """
-    networks = tuple(networks)
     address = parse_address(peer)
-    if address is None or not any(address in network for network in networks):
+    if address is None or not proxies.trusts(peer):
         return str(address) if address is not None else None
     connecting = parse_address(headers.get("CF-Connecting-IP"))
     if connecting is not None:
@@ -76,7 +97,7 @@ def client_address(peer: str | None, headers: Mapping[str, str], networks: Itera
         if hop_address is None:
             break
         address = hop_address
-        if not any(hop_address in network for network in networks):
+        if not proxies.trusts(str(hop_address)):
             break
     return str(address)
 

@@ -72,7 +72,8 @@ def register(app: Flask) -> None:
                   help="page: a tiny page that opens the target with a button as fallback; redirect: a plain 302.")
     @click.option("--no-contact", is_flag=True, help="Do not record a contact event for each new click.")
     @click.option("--default", "defaults", multiple=True, metavar="FIELD=VALUE",
-                  help=f"Campaign default used when the URL lacks it; FIELD is one of {', '.join(CAMPAIGN_DEFAULT_FIELDS)}.")
+                  help="Campaign default used when the URL lacks it; FIELD is one of "
+                       f"{', '.join(CAMPAIGN_DEFAULT_FIELDS)}.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def create_link_command(space, slug, kind, target, name, mode, no_contact, defaults, as_json):
         """Create a link and print its landing URL."""

@@ -1,7 +1,8 @@
 """Reads of the rollups behind the deck. Every function takes space_id first and filters on it.
 
-Day rollups serve whole-day ranges; hour rollups serve the waveform of short ranges. Both are
-kept current by fold() (the deck folds before it reads), so a read costs what it returns.
+Day rollups serve whole-day ranges; hour rollups serve the waveform of short ranges. All are kept
+current by fold() (the deck folds before it reads). Every read names one link (or '*', all links)
+and a day range: one index range, so a read costs what it returns, not the space's history.
 """
 from datetime import date, datetime
 
@@ -11,6 +12,8 @@ from psycopg import sql
 STAGES = ("contact", "subscribed", "registration", "deposit")
 MAX_LINKS = 200
 MAX_COUNTRIES = 300
+# The link_slug of rollup rows that sum every link.
+ALL_LINKS = "*"
 
 
 def fold(conn: psycopg.Connection, space_id: int) -> int:
@@ -30,10 +33,9 @@ def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: d
     """
     rows = conn.execute(
         "SELECT kind, currency, sum(n) AS n, sum(amount) AS amount FROM rollup_days"
-        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
-        "   AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+        " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND day BETWEEN %(first)s AND %(last)s"
         " GROUP BY kind, currency",
-        {"space_id": space_id, "first": first_day, "last": last_day, "link": link},
+        {"space_id": space_id, "first": first_day, "last": last_day, "link": link or ALL_LINKS},
     ).fetchall()
     counts: dict[str, int] = {}
     revenue: dict[str, tuple[int, object]] = {}
@@ -50,18 +52,15 @@ def event_series(conn: psycopg.Connection, space_id: int, grain: str, first_day:
     """Event counts per bucket and event: rows of (bucket, event, n); hours in UTC or local days."""
     if grain == "hour":
         query = sql.SQL(
-            "SELECT hour AS bucket, substr(kind, 7) AS event, sum(n) AS n FROM rollup_hours"
-            " WHERE space_id = %(space_id)s AND hour >= %(start)s AND hour < %(end)s"
-            "   AND kind LIKE 'event:%%' AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
-            " GROUP BY 1, 2")
+            "SELECT hour AS bucket, substr(kind, 7) AS event, n FROM rollup_hours"
+            " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND hour >= %(start)s AND hour < %(end)s")
     else:
         query = sql.SQL(
-            "SELECT day AS bucket, substr(kind, 7) AS event, sum(n) AS n FROM rollup_days"
-            " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
-            "   AND kind LIKE 'event:%%' AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
-            " GROUP BY 1, 2")
+            "SELECT day AS bucket, substr(kind, 7) AS event, n FROM rollup_days"
+            " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND day BETWEEN %(first)s AND %(last)s"
+            "   AND kind LIKE 'event:%%'")
     return conn.execute(query, {"space_id": space_id, "start": start, "end": end, "first": first_day,
-                                "last": last_day, "link": link}).fetchall()
+                                "last": last_day, "link": link or ALL_LINKS}).fetchall()
 
 
 def countries(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date,
@@ -70,24 +69,23 @@ def countries(conn: psycopg.Connection, space_id: int, first_day: date, last_day
     return conn.execute(
         "SELECT country, sum(n) FILTER (WHERE kind = 'click') AS clicks,"
         "       sum(n) FILTER (WHERE kind = 'stage:deposit') AS deposits"
-        " FROM rollup_days"
-        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
-        "   AND kind IN ('click', 'stage:deposit') AND country <> ''"
-        "   AND (%(link)s::text IS NULL OR link_slug = %(link)s)"
+        " FROM rollup_geo_days"
+        " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND day BETWEEN %(first)s AND %(last)s"
         " GROUP BY country ORDER BY clicks DESC NULLS LAST, country LIMIT %(limit)s",
-        {"space_id": space_id, "first": first_day, "last": last_day, "link": link, "limit": MAX_COUNTRIES},
+        {"space_id": space_id, "first": first_day, "last": last_day, "link": link or ALL_LINKS,
+         "limit": MAX_COUNTRIES},
     ).fetchall()
 
 
-def links(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date) -> list[dict]:
-    """Per link slug ('' = no link): counts per kind and revenue per currency over whole days."""
+def links(conn: psycopg.Connection, space_id: int, slugs: list[str], first_day: date, last_day: date) -> list[dict]:
+    """For the given link slugs ('' = no link): counts per kind and revenue per currency over whole days."""
     return conn.execute(
         "SELECT link_slug, kind, currency, sum(n) AS n, sum(amount) AS amount FROM rollup_days"
-        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        " WHERE space_id = %(space_id)s AND link_slug = ANY(%(slugs)s) AND day BETWEEN %(first)s AND %(last)s"
         "   AND kind IN ('click', 'stage:contact', 'stage:subscribed', 'stage:registration',"
         "                'stage:deposit', 'revenue')"
         " GROUP BY link_slug, kind, currency",
-        {"space_id": space_id, "first": first_day, "last": last_day},
+        {"space_id": space_id, "slugs": slugs[:MAX_LINKS + 1], "first": first_day, "last": last_day},
     ).fetchall()
 
 
@@ -97,3 +95,9 @@ def list_links(conn: psycopg.Connection, space_id: int) -> list[dict]:
         "SELECT slug, name FROM links WHERE space_id = %(space_id)s ORDER BY name, slug LIMIT %(limit)s",
         {"space_id": space_id, "limit": MAX_LINKS},
     ).fetchall()
+
+
+def list_spaces_with_deltas(conn: psycopg.Connection) -> list[int]:
+    """Ids of the spaces that have deltas waiting to be folded (periodic folding)."""
+    rows = conn.execute("SELECT DISTINCT space_id FROM rollup_deltas").fetchall()
+    return [r["space_id"] for r in rows]

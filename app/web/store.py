@@ -36,6 +36,11 @@ def delete_expired_sessions(conn: psycopg.Connection, now: datetime) -> int:
     return conn.execute("DELETE FROM user_sessions WHERE expires_at <= %(now)s", {"now": now}).rowcount
 
 
+def delete_stale_failures(conn: psycopg.Connection, cutoff: datetime) -> int:
+    """Remove throttle rows whose window started before `cutoff`; return how many."""
+    return conn.execute("DELETE FROM login_failures WHERE window_start <= %(cutoff)s", {"cutoff": cutoff}).rowcount
+
+
 def count_failures(conn: psycopg.Connection, keys: list[str], since: datetime) -> int:
     """The highest failure count among `keys` whose window started after `since`."""
     row = conn.execute(

@@ -3,8 +3,8 @@
 -- Rollups keep the deck's cost proportional to what it shows, not to history. Triggers on
 -- clicks, journeys and events append signed deltas to rollup_deltas (insert-only, so concurrent
 -- ingests never wait on a shared counter row); fold_rollups(space_id) moves a space's deltas
--- into rollup_hours (UTC hours) and rollup_days (days in the space's time zone). The deck folds
--- before it reads, and deck_rebuild(space_id) recomputes a space from the base tables.
+-- into rollup_hours (UTC hours), rollup_days and rollup_geo_days (days in the space's time zone).
+-- The deck folds before it reads, and deck_rebuild(space_id) recomputes a space from the base tables.
 --
 -- Kinds: 'click' (clicks, by link and country), 'stage:<stage>' (journeys whose earliest
 -- <stage> falls in the bucket; 'stage:deposit' also by country), 'event:<event>' (events
@@ -27,6 +27,7 @@ CREATE TABLE login_failures (
     failures     integer NOT NULL,
     window_start timestamptz NOT NULL
 );
+CREATE INDEX login_failures_window_idx ON login_failures (window_start);
 
 CREATE TABLE rollup_deltas (
     space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
@@ -40,28 +41,39 @@ CREATE TABLE rollup_deltas (
 );
 CREATE INDEX rollup_deltas_space_idx ON rollup_deltas (space_id);
 
+-- The folded totals. link_slug '*' rows hold the sum over every link, so an unfiltered deck
+-- reads one row per day and kind; keys lead with the link so each read is one index range.
+-- Hours: event counts only (the waveform of short ranges).
 CREATE TABLE rollup_hours (
     space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
+    link_slug text NOT NULL,
     hour      timestamptz NOT NULL,
     kind      text NOT NULL,
-    link_slug text NOT NULL,
-    country   text NOT NULL,
-    currency  text NOT NULL,
     n         bigint NOT NULL,
-    amount    numeric NOT NULL,
-    PRIMARY KEY (space_id, hour, kind, link_slug, country, currency)
+    PRIMARY KEY (space_id, link_slug, hour, kind)
 );
 
+-- Days in the space's time zone: every kind, summed over countries; revenue per currency.
 CREATE TABLE rollup_days (
     space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
+    link_slug text NOT NULL,
     day       date NOT NULL,
     kind      text NOT NULL,
-    link_slug text NOT NULL,
-    country   text NOT NULL,
     currency  text NOT NULL,
     n         bigint NOT NULL,
     amount    numeric NOT NULL,
-    PRIMARY KEY (space_id, day, kind, link_slug, country, currency)
+    PRIMARY KEY (space_id, link_slug, day, kind, currency)
+);
+
+-- Days by country, for clicks and depositing journeys (the world map).
+CREATE TABLE rollup_geo_days (
+    space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
+    link_slug text NOT NULL,
+    day       date NOT NULL,
+    kind      text NOT NULL,
+    country   text NOT NULL,
+    n         bigint NOT NULL,
+    PRIMARY KEY (space_id, link_slug, day, kind, country)
 );
 
 CREATE FUNCTION rollup_click_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -143,9 +155,17 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER journeys_rollup AFTER INSERT OR UPDATE OF clicked_at, contact_at, subscribed_at,
-    registration_at, deposit_at ON journeys
+CREATE TRIGGER journeys_rollup_insert AFTER INSERT ON journeys
     FOR EACH ROW EXECUTE FUNCTION rollup_journey_trigger();
+-- Most events repeat a stage already reached: the WHEN clause skips them without calling plpgsql.
+CREATE TRIGGER journeys_rollup_update AFTER UPDATE OF clicked_at, contact_at, subscribed_at,
+    registration_at, deposit_at ON journeys
+    FOR EACH ROW WHEN (OLD.clicked_at IS DISTINCT FROM NEW.clicked_at
+                       OR OLD.contact_at IS DISTINCT FROM NEW.contact_at
+                       OR OLD.subscribed_at IS DISTINCT FROM NEW.subscribed_at
+                       OR OLD.registration_at IS DISTINCT FROM NEW.registration_at
+                       OR OLD.deposit_at IS DISTINCT FROM NEW.deposit_at)
+    EXECUTE FUNCTION rollup_journey_trigger();
 
 -- Events count where they occurred; a back-filled event (uid set later) moves to its link.
 CREATE FUNCTION rollup_event_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -183,27 +203,38 @@ END $$;
 CREATE TRIGGER events_rollup AFTER INSERT OR UPDATE OF uid ON events
     FOR EACH ROW EXECUTE FUNCTION rollup_event_trigger();
 
--- Moves a space's deltas into the hour and day rollups; returns how many deltas it folded.
--- A per-space lock serialises folds; a delta row is deleted, and so counted, exactly once.
+-- Moves a space's deltas into the rollups; returns how many deltas it folded. Each delta
+-- counts for its link and for '*' (GROUPING SETS). A per-space lock serialises folds; a delta
+-- row is deleted, and so counted, exactly once.
 CREATE FUNCTION fold_rollups(p_space_id bigint) RETURNS bigint LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(hashtextextended('xt:fold:' || p_space_id, 0));
     WITH gone AS (
         DELETE FROM rollup_deltas WHERE space_id = p_space_id
         RETURNING hour, kind, link_slug, country, currency, n, amount
-    ), hours AS (
-        INSERT INTO rollup_hours AS r (space_id, hour, kind, link_slug, country, currency, n, amount)
-        SELECT p_space_id, hour, kind, link_slug, country, currency, sum(n), sum(amount)
-        FROM gone GROUP BY hour, kind, link_slug, country, currency
-        ON CONFLICT (space_id, hour, kind, link_slug, country, currency)
-        DO UPDATE SET n = r.n + EXCLUDED.n, amount = r.amount + EXCLUDED.amount
-    ), days AS (
-        INSERT INTO rollup_days AS r (space_id, day, kind, link_slug, country, currency, n, amount)
-        SELECT p_space_id, (g.hour AT TIME ZONE s.time_zone)::date, g.kind, g.link_slug, g.country, g.currency,
-               sum(g.n), sum(g.amount)
+    ), local AS (
+        SELECT (g.hour AT TIME ZONE s.time_zone)::date AS day, g.kind, g.link_slug, g.country, g.currency,
+               g.n, g.amount
         FROM gone g JOIN spaces s ON s.id = p_space_id
-        GROUP BY 2, 3, 4, 5, 6
-        ON CONFLICT (space_id, day, kind, link_slug, country, currency)
+    ), hours AS (
+        INSERT INTO rollup_hours AS r (space_id, link_slug, hour, kind, n)
+        SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, hour, kind, sum(n)
+        FROM gone WHERE kind LIKE 'event:%'
+        GROUP BY GROUPING SETS ((hour, kind, link_slug), (hour, kind))
+        ON CONFLICT (space_id, link_slug, hour, kind) DO UPDATE SET n = r.n + EXCLUDED.n
+    ), days AS (
+        INSERT INTO rollup_days AS r (space_id, link_slug, day, kind, currency, n, amount)
+        SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, day, kind, currency,
+               sum(n), sum(amount)
+        FROM local
+        GROUP BY GROUPING SETS ((day, kind, currency, link_slug), (day, kind, currency))
+        ON CONFLICT (space_id, link_slug, day, kind, currency)
         DO UPDATE SET n = r.n + EXCLUDED.n, amount = r.amount + EXCLUDED.amount
+    ), geo AS (
+        INSERT INTO rollup_geo_days AS r (space_id, link_slug, day, kind, country, n)
+        SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, day, kind, country, sum(n)
+        FROM local WHERE country <> '' AND kind IN ('click', 'stage:deposit')
+        GROUP BY GROUPING SETS ((day, kind, country, link_slug), (day, kind, country))
+        ON CONFLICT (space_id, link_slug, day, kind, country) DO UPDATE SET n = r.n + EXCLUDED.n
     )
     SELECT count(*) FROM gone;
 $$;
@@ -215,6 +246,7 @@ BEGIN
     DELETE FROM rollup_deltas WHERE space_id = p_space_id;
     DELETE FROM rollup_hours WHERE space_id = p_space_id;
     DELETE FROM rollup_days WHERE space_id = p_space_id;
+    DELETE FROM rollup_geo_days WHERE space_id = p_space_id;
     INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, currency, n, amount)
     SELECT p_space_id, date_trunc('hour', created_at, 'UTC'), 'click', coalesce(link_slug, ''), coalesce(country, ''), '',
            count(*), 0

@@ -45,20 +45,41 @@ def project(lon: float, lat: float) -> tuple[float, float]:
     return (lon + 180.0) / 360.0 * W, (TOP_LAT - lat) / (TOP_LAT - BOTTOM_LAT) * H
 
 
+def split_at_antimeridian(points: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """Pieces of a ring that never jump across the map (a ring crossing ±180° would draw a chord).
+
+    The ring is rotated to start just after a jump, so every piece starts and ends at the map's
+    edge and closing it runs along that edge.
+    """
+    jumps = [i for i in range(1, len(points)) if abs(points[i][0] - points[i - 1][0]) > 180]
+    if not jumps:
+        return [points]
+    ring_points = points[jumps[0]:] + points[1:jumps[0]]
+    pieces, current = [], [ring_points[0]]
+    for previous, point in zip(ring_points, ring_points[1:]):
+        if abs(point[0] - previous[0]) > 180:
+            pieces.append(current)
+            current = []
+        current.append(point)
+    pieces.append(current)
+    return pieces
+
+
 def path_data(arcs: list, geometry: dict) -> str:
     polygons = geometry["arcs"] if geometry["type"] == "MultiPolygon" else [geometry["arcs"]]
     parts = []
     for polygon in polygons:
         for indexes in polygon:
-            points = [project(lon, lat) for lon, lat in ring(arcs, indexes)]
-            cmds, last = [], None
-            for x, y in points:
-                p = (round(x, 1), round(y, 1))
-                if p != last:
-                    cmds.append(f"{p[0]:g},{p[1]:g}")
-                    last = p
-            if len(cmds) >= 3:
-                parts.append("M" + "L".join(cmds) + "Z")
+            for piece in split_at_antimeridian(ring(arcs, indexes)):
+                cmds, last = [], None
+                for lon, lat in piece:
+                    x, y = project(lon, lat)
+                    p = (round(x, 1), round(y, 1))
+                    if p != last:
+                        cmds.append(f"{p[0]:g},{p[1]:g}")
+                        last = p
+                if len(cmds) >= 3:
+                    parts.append("M" + "L".join(cmds) + "Z")
     return "".join(parts)
 
 

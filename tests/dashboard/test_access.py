@@ -111,3 +111,18 @@ def test_it_checks_ownership(login, space, other_space):
         assert client.get(f"/spaces/{other_space['slug']}/partials/{name}").status_code == 404, name
     assert client.get(f"/spaces/{other_space['slug']}/sse").status_code == 404
     assert client.get("/spaces/no-such-space/").status_code == 404
+
+
+def test_it_ends_a_session_after_its_lifetime(login, space, clock, app):
+    client = login("viewer")
+    assert client.get(f"/spaces/{space['slug']}/").status_code == 200
+    clock.advance(hours=app.config["SESSION_HOURS"] + 1)
+    assert client.get(f"/spaces/{space['slug']}/").status_code == 302
+
+
+def test_it_tells_a_user_without_spaces_to_ask_for_access(app, client):
+    make_user(app, "lonely@example.com", [])
+    sign_in(client, "lonely@example.com")
+    page = html(client.get("/"))
+    assert "not a member of any space" in page.find(id="spaces").text
+    assert html(client.get("/spaces/")).find(id="spaces") is not None

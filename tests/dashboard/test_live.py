@@ -111,3 +111,28 @@ def test_it_streams_the_same_feed_as_server_sent_events(live_server, alice, spac
             if f'id="ev-{inbox_id}"' in line:
                 break
         assert "event: feed" in seen
+
+
+def test_it_pushes_delivery_badges_as_statuses_change(app, live_server, alice, space, redis):
+    from app import db
+    inbox_id = post_event(live_server, space, event="subscribed", uid="badge-1")
+    with app.app_context():
+        with db.transaction() as conn:
+            destination = conn.execute(
+                "INSERT INTO destinations (space_id, kind, name, config, event_map, created_at)"
+                " VALUES (%s, 'webhook', 'Hook', '{}', '{\"subscribed\": \"subscribed\"}', now()) RETURNING id",
+                (space["id"],)).fetchone()
+            delivery = conn.execute(
+                "INSERT INTO deliveries (space_id, event_id, destination_id, event, status, created_at)"
+                " VALUES (%s, %s, %s, 'subscribed', 'delivered', now()) RETURNING id",
+                (space["id"], int(inbox_id), destination["id"])).fetchone()
+    ws = open_socket(live_server, space["slug"], alice)
+    try:
+        receive_until(ws, 'id="feed-rows"')
+        redis.publish(f"xt:space:{space['id']}:feed", json.dumps({
+            "type": "delivery", "inbox_id": inbox_id, "delivery_id": str(delivery["id"]),
+            "destination_id": str(destination["id"]), "event": "subscribed", "status": "delivered"}))
+        frame = receive_until(ws, f'id="badges-{inbox_id}"')
+        assert 'data-signal="delivery"' in frame and 'data-status="delivered"' in frame and "Hook" in frame
+    finally:
+        ws.close()

@@ -70,3 +70,14 @@ def test_it_signs_with_the_old_secret_too_while_a_rotation_is_in_grace(app, clie
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     for secret in (new_secret, old_secret):
         Webhook(secret).verify(request.get_data(as_text=True), dict(request.headers))
+
+
+def test_it_does_not_follow_redirects(app, client, space, db, httpserver):
+    make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
+    httpserver.expect_request("/hook").respond_with_data("", status=302,
+                                                         headers={"Location": httpserver.url_for("/elsewhere")})
+    send_event(client, space, event="contact", uid="abc")
+    run_worker(app)
+    (row,) = deliveries(db)
+    assert (row["status"], row["last_status_code"]) == ("failed", 302)
+    assert [request.path for request, _ in httpserver.log] == ["/hook"]

@@ -43,6 +43,10 @@ def test_it_treats_empty_macros_as_absent_and_ignores_extra_parameters(client, s
     ({"event": "deposit", "t": "99999999999999"}, "invalid_time"),
     ({"event": "deposit", "uid": "{click_id}"}, "invalid_uid"),
     ({"event": "deposit", "currency": "dollars"}, "invalid_currency"),
+    ({"event": "deposit", "value": "5", "eid": "{trader_id}"}, "invalid_eid"),
+    ({"event": "deposit", "value": "5", "eid": "dep-{txid}"}, "invalid_eid"),
+    ({"event": "deposit", "value": "5", "eid": "[TXID]"}, "invalid_eid"),
+    ({"event": "deposit", "value": "5", "eid": "%TXID%"}, "invalid_eid"),
 ])
 def test_it_rejects_bad_parameters_with_the_documented_status(client, space, db, params, status):
     r = get_e(client, space["ingest"], **params)

@@ -70,3 +70,13 @@ def test_cloudflare_wins_over_the_geoip_database(servers, clock, space, db, geoi
         assert clicks(db)[0]["country"] == "US"
     finally:
         close_app(app)
+
+
+def test_a_geoip_db_setting_that_is_not_a_maxmind_database_stops_start_up(tmp_path):
+    from app.config import ConfigError, load
+    junk = tmp_path / "junk.mmdb"
+    junk.write_bytes(b"not a database")
+    base = {"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "SECRET_KEY": "k" * 40}
+    for path, reason in ((str(junk), "not a MaxMind-format database"), (str(tmp_path / "absent.mmdb"), "existing")):
+        with pytest.raises(ConfigError, match=reason):
+            load({**base, "GEOIP_DB": path})

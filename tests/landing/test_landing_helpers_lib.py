@@ -28,15 +28,15 @@ def test_crawlers_previews_and_http_libraries_are_bots(ua):
 
 
 def test_the_cloudflare_keyword_expands_to_its_ranges_and_bad_entries_are_named():
-    networks = proxies.parse_networks("cloudflare, 10.0.0.0/8")
-    assert proxies.is_trusted("104.16.1.1", networks) and proxies.is_trusted("10.1.2.3", networks)
-    assert not proxies.is_trusted("8.8.8.8", networks)
+    trusted = proxies.TrustedProxies(proxies.parse_networks("cloudflare, 10.0.0.0/8"))
+    assert trusted.trusts("104.16.1.1") and trusted.trusts("10.1.2.3") and trusted.trusts("2606:4700::1")
+    assert not trusted.trusts("8.8.8.8") and not trusted.trusts("8.8.8.8") and not trusted.trusts("junk")
     with pytest.raises(ValueError, match="'nope'"):
         proxies.parse_networks("nope")
 
 
 def test_the_client_address_comes_from_trusted_proxies_only():
-    trusted = proxies.parse_networks("127.0.0.0/8,10.0.0.0/8")
+    trusted = proxies.TrustedProxies(proxies.parse_networks("127.0.0.0/8,10.0.0.0/8"))
     assert proxies.client_address("8.8.8.8", {"CF-Connecting-IP": "1.2.3.4"}, trusted) == "8.8.8.8"
     assert proxies.client_address("127.0.0.1", {"CF-Connecting-IP": "1.2.3.4"}, trusted) == "1.2.3.4"
     # The browser's own X-Forwarded-For entry is ignored: the rightmost untrusted hop is the client.

@@ -10,7 +10,8 @@ def visit(client, host: str, path: str):
 
 
 def is_plain_404(response) -> bool:
-    return response.status_code == 404 and BeautifulSoup(response.data, "html.parser").select_one("#not-found") is not None
+    page = BeautifulSoup(response.data, "html.parser")
+    return response.status_code == 404 and page.select_one("#not-found") is not None
 
 
 def test_the_tracker_hosts_serve_landings_on_any_port(app, client, space, db):
@@ -33,7 +34,7 @@ def test_health_probes_answer_on_any_host(client):
     assert visit(client, "10.0.0.7:8000", "/healthz").status_code == 200
 
 
-def test_a_verified_domain_serves_its_own_space_links_only(app, client, space, other_space, db):
+def test_it_checks_ownership_a_verified_domain_serves_its_own_space_links_only(app, client, space, other_space, db):
     make_link(app, space, "alice-promo")
     make_link(app, other_space, "bob-promo")
     make_domain(app, space, "go.alice.example")

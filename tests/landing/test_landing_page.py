@@ -194,3 +194,11 @@ def test_reuse_can_be_switched_off(servers, clock, space, db):
 def test_other_routes_keep_their_method_errors(client):
     r = client.get("/events", headers={"User-Agent": BROWSER_UA})
     assert r.status_code == 405 and r.json["status"] == "method_not_allowed"
+
+
+def test_head_requests_and_prefetches_mint_nothing(app, client, space, db):
+    make_link(app, space, "promo")
+    assert client.head("/promo", headers={"User-Agent": BROWSER_UA}).status_code == 200
+    r = open_landing(client, "/promo", **{"Sec-Purpose": "prefetch;prerender"})
+    assert deep_link(r) == "https://t.me/xt_funnel_bot"
+    assert clicks(db) == []

@@ -28,3 +28,11 @@ def test_it_checks_ownership_another_spaces_link_is_never_attached(app, client, 
     r = client.post("/clicks", json={"link_slug": "bob-promo"}, headers=bearer(space))
     row = click_row(db, r.json["uid"])
     assert row["space_id"] == space["id"] and row["link_id"] is None and row["utm_source"] is None
+
+
+def test_a_backfilled_raw_query_fills_the_facebook_campaign_adset_and_ad(client, space, db):
+    r = client.post("/clicks", json={"raw_query": "campaign_id=1&adset_name=Broad&adset_id=2&ad_name=Video&ad_id=3"},
+                    headers=bearer(space))
+    row = db.execute("SELECT campaign_id, adset_name, adset_id, ad_name, ad_id FROM clicks WHERE uid = %s",
+                     (r.json["uid"],)).fetchone()
+    assert row == {"campaign_id": "1", "adset_name": "Broad", "adset_id": "2", "ad_name": "Video", "ad_id": "3"}

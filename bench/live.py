@@ -1,0 +1,223 @@
+"""Live feed benchmark: many websocket viewers on one web process, events ingested at a steady rate.
+
+Usage: .venv/bin/python bench/live.py [--viewers 1000] [--spaces 100] [--rate 1000] [--seconds 10]
+
+1. Starts a private PostgreSQL and Redis, migrates, creates --spaces spaces and one viewer who is
+   a member of all of them.
+2. Starts two gunicorns with gunicorn.conf.py (gevent): the viewers' web process
+   (WEB_CONCURRENCY=1) and an ingest web process (WEB_CONCURRENCY=1) that takes POST /events,
+   so that the figure is the fan-out's, not the ingest's.
+3. Opens --viewers websockets (signed in, spread evenly over the spaces) from gevent greenlets,
+   then POSTs contact events round-robin over the spaces at --rate per second for --seconds.
+4. For every frame a viewer receives, latency = receive time − the time its POST started.
+   Prints frames, p50/p99/max latency, and the viewers' process memory per viewer (RSS growth
+   over the connections / viewers); writes bench/results/live.json.
+
+Target: p99 ingest → frame < 50 ms at 1,000 events/s with 1,000 viewers. The load generator
+shares the two cores with both servers, PostgreSQL and Redis, so figures are floors.
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+import websocket  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import services  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PASSWORD = "bench password 123"
+UID_RE = re.compile(r'title="(lv\d+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(env: dict, port: int, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                               env={**env, "PORT": str(port)}, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not start (see {log})")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(20)
+
+
+def worker_rss_kb(master: subprocess.Popen) -> int:
+    """Resident memory of the gunicorn master's (single) worker."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def setup(database_url: str, spaces: int) -> list[dict]:
+    """Spaces with bearer secrets and one viewer of all of them."""
+    from app.auth import store as auth_store
+    from app.lib import passwords
+    from app.space import store as space_store
+    from datetime import datetime, timezone
+    rows = []
+    with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        with conn.transaction():
+            user = auth_store.create_user(conn, "viewer@bench.local", passwords.hash_password(PASSWORD))
+            for i in range(spaces):
+                space = space_store.create_space(conn, f"Live {i}")
+                space["bearer"] = auth_store.create_key(conn, space["id"], "bearer", datetime.now(timezone.utc))
+                auth_store.set_membership(conn, space["id"], user["id"], "viewer")
+                rows.append(space)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--spaces", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="xt-bench-live-"))
+    redis_server = services.Redis(base)
+    database_url = services.start_postgres(base, database="xtracker_bench", fast=True)
+    servers: list[subprocess.Popen] = []
+    try:
+        redis_url = redis_server.start()
+        from app.db import migrate
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            migrate(conn)
+        spaces = setup(database_url, args.spaces)
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "l" * 40,
+               "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING", "DB_POOL_MAX": "20"}
+        view_port, ingest_port = free_port(), free_port()
+        servers.append(serve(env, view_port, base / "view.log"))
+        servers.append(serve(env, ingest_port, base / "ingest.log"))
+        viewer_server = servers[0]
+
+        login = httpx.Client(base_url=f"http://127.0.0.1:{view_port}")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.get("/login").text).group(1)
+        assert login.post("/login", data={"email": "viewer@bench.local", "password": PASSWORD,
+                                          "csrf_token": token}).status_code == 302
+        cookie = f"xt_session={login.cookies['xt_session']}"
+        rss_before = worker_rss_kb(viewer_server)
+
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        opened = [0]
+        stop_reading = [False]
+
+        def view(space: dict) -> None:
+            ws = websocket.create_connection(f"ws://127.0.0.1:{view_port}/spaces/{space['slug']}/ws", cookie=cookie,
+                                             timeout=30)
+            ws.recv()
+            opened[0] += 1
+            ws.settimeout(1.0)
+            while not stop_reading[0]:
+                try:
+                    frame = ws.recv()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                now = time.perf_counter()
+                match = UID_RE.search(frame)
+                if match and match.group(1) in sent_at:
+                    latencies.append((now - sent_at[match.group(1)]) * 1000)
+            ws.close()
+
+        readers = [gevent.spawn(view, spaces[i % len(spaces)]) for i in range(args.viewers)]
+        deadline = time.monotonic() + 120
+        while opened[0] < args.viewers and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+        print(f"{opened[0]} viewers connected", flush=True)
+        gevent.sleep(1.0)
+        rss_after = worker_rss_kb(viewer_server)
+
+        ingest = httpx.Client(base_url=f"http://127.0.0.1:{ingest_port}",
+                              limits=httpx.Limits(max_connections=200, max_keepalive_connections=200), timeout=10)
+        failures = [0]
+
+        def send(n: int) -> None:
+            space = spaces[n % len(spaces)]
+            uid = f"lv{n}"
+            sent_at[uid] = time.perf_counter()
+            try:
+                response = ingest.post("/events", json={"event": "contact", "uid": uid},
+                                       headers={"Authorization": f"Bearer {space['bearer']}"})
+                if response.status_code != 200:
+                    failures[0] += 1
+            except httpx.HTTPError:
+                failures[0] += 1
+
+        total = int(args.rate * args.seconds)
+        started = time.perf_counter()
+        senders = []
+        for n in range(total):
+            due = started + n / args.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            senders.append(gevent.spawn(send, n))
+        gevent.joinall(senders)
+        achieved = total / (time.perf_counter() - started)
+        gevent.sleep(2.0)
+        stop_reading[0] = True
+        gevent.joinall(readers, timeout=5)
+
+        expected = total * (args.viewers // args.spaces)
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 2) if latencies else float("nan")
+
+        result = {"viewers": opened[0], "spaces": args.spaces, "events": total, "events_per_s": round(achieved),
+                  "ingest_failures": failures[0], "frames_expected": expected, "frames_received": len(latencies),
+                  "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(latencies[-1], 2) if latencies else None,
+                  "rss_before_kb": rss_before, "rss_after_kb": rss_after,
+                  "kb_per_viewer": round((rss_after - rss_before) / max(opened[0], 1), 1)}
+        print(json.dumps(result, indent=2))
+        print(f"\ningest → frame p99 {result['p99_ms']} ms at {result['events_per_s']} events/s with {opened[0]} viewers"
+              f" (target < 50 ms: {'met' if result['p99_ms'] < 50 else 'MISSED'}); memory per viewer"
+              f" {result['kb_per_viewer']} KiB")
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "live.json").write_text(json.dumps(result, indent=2))
+        return 0
+    finally:
+        for process in servers:
+            stop(process)
+        redis_server.stop()
+        services.stop_postgres(base)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
