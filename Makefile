@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench-ingest clean-venv
+.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-live clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
@@ -22,8 +22,21 @@ run: $(VENV)/.run-deps
 test: $(VENV)/.test-deps
 	$(PY) scripts/test.py $(PYTEST_ARGS)
 
+## bench-*: the benchmarks under bench/ (each prints its figures beside a ceiling from the same run)
 bench-ingest: $(VENV)/.test-deps
 	$(PY) bench/ingest.py
+
+bench-delivery: $(VENV)/.test-deps
+	$(PY) bench/delivery.py
+
+bench-landing: $(VENV)/.test-deps
+	$(PY) bench/landing.py
+
+bench-dashboard: $(VENV)/.test-deps
+	$(PY) bench/dashboard.py
+
+bench-live: $(VENV)/.test-deps
+	$(PY) bench/live.py
 
 clean-venv:
 	rm -rf $(VENV)

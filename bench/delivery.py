@@ -1,19 +1,22 @@
 """Delivery benchmark: drain a queue of webhook deliveries, beside a bare httpx sender (the ceiling).
 
-Usage: .venv/bin/python bench/delivery.py [--count 100000] [--workers 2]
+Usage: .venv/bin/python bench/delivery.py [--count 100000] [--workers 2] [--rounds 4]
 
 1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir,
    migrates, and creates a space and a webhook destination through the CLI.
 2. Starts a local webhook sink (a small asyncio HTTP/1.1 server with keep-alive, its own
-   process) that answers 200 to every POST and counts them.
-3. Ceiling: `--workers` processes of a bare httpx sender, each a pooled httpx.Client driven by
-   DELIVERY_CONCURRENCY threads, POST the same number of webhook bodies of the same shape and
-   headers to the sink: nothing but HTTP.
-4. XTRACKER: writes `--count` events and their queued deliveries (as ingest would, in bulk),
-   starts `--workers` worker processes exactly as the Procfile's `worker` line, wakes them, and
-   times until every delivery is `delivered` (claimed, signed, sent, attempt logged, status
-   written, status change published).
-5. Prints deliveries/s for both and the ratio; writes bench/results/delivery.json.
+   process) that answers 200 to every POST and counts them, and `--workers` worker processes
+   exactly as the Procfile's `worker` line.
+3. In `--rounds` alternating rounds of count/rounds deliveries each (so both face the same
+   machine load on a shared box):
+   - ceiling: `--workers` processes of a bare httpx sender, each a pooled httpx.Client driven by
+     DELIVERY_CONCURRENCY threads, POST webhook bodies of the same shape and headers to the
+     sink: nothing but HTTP;
+   - XTRACKER: that many events and their queued deliveries are written (as ingest would, in
+     bulk, outside the timing), the workers are woken, and the clock runs until every delivery
+     is `delivered` (claimed, signed, sent, attempt logged, status written, change published).
+4. Prints deliveries/s for both (total deliveries / total time) and the ratio; writes
+   bench/results/delivery.json.
 
 Target on 2 cores: ≥ 2,000 deliveries/s and ≥ 0.5 of the ceiling. The sink, Postgres, Redis and
 the senders share the two cores, so every figure is a floor; compare the ratio.
@@ -127,24 +130,33 @@ def cli(env: dict, *args: str) -> dict:
     return json.loads(out)
 
 
-def queue_deliveries(database_url: str, space_id: int, destination_id: int, count: int) -> None:
+def queue_deliveries(database_url: str, space_id: int, destination_id: int, first: int, count: int) -> None:
     """`count` deposit events and one due webhook delivery each, written in bulk."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO events (space_id, event, uid, eid, value, currency, occurred_at_ms, received_at, source,"
-            " dedup_key) SELECT %(space)s, 'deposit', 'u' || n, 'e' || n, 25, 'USD',"
-            " (extract(epoch FROM now()) * 1000)::bigint, now(), 'post', 'eid:deposit:e' || n"
-            " FROM generate_series(1, %(count)s) AS n", {"space": space_id, "count": count})
-        conn.execute(
-            "INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)"
-            " SELECT space_id, id, %(destination)s, event, received_at, received_at FROM events"
-            " WHERE space_id = %(space)s", {"space": space_id, "destination": destination_id})
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO events (space_id, event, uid, eid, value, currency, occurred_at_ms, received_at, source,"
+                " dedup_key) SELECT %(space)s, 'deposit', 'u' || n, 'e' || n, 25, 'USD',"
+                " (extract(epoch FROM now()) * 1000)::bigint, now(), 'post', 'eid:deposit:e' || n"
+                " FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS n",
+                {"space": space_id, "first": first, "last": first + count - 1})
+            conn.execute(
+                "INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)"
+                " SELECT e.space_id, e.id, %(destination)s, e.event, e.received_at, e.received_at FROM events e"
+                " WHERE e.space_id = %(space)s AND NOT EXISTS (SELECT 1 FROM deliveries d"
+                "   WHERE d.space_id = e.space_id AND d.event_id = e.id)",
+                {"space": space_id, "destination": destination_id})
+        conn.execute("ANALYZE events")
         conn.execute("ANALYZE deliveries")
 
 
-def delivered(database_url: str) -> int:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]
+def outstanding(conn: psycopg.Connection) -> bool:
+    """True while some delivery is not finished (cheap: the outbox's partial due index)."""
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at IS NOT NULL)").fetchone()[0]
+
+
+def delivered(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]
 
 
 def free_port() -> int:
@@ -157,6 +169,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes (and bare sender processes)")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating ceiling/XTRACKER rounds")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="xt-bench-delivery-"))
     redis = services.Redis(base)
@@ -177,41 +190,48 @@ def main() -> int:
         with psycopg.connect(database_url) as conn:
             space_id = conn.execute("SELECT id FROM spaces WHERE slug = %s", (space["space"],)).fetchone()[0]
 
-        print(f"ceiling: {args.workers} bare httpx sender process(es) x {CONCURRENCY} threads, {args.count} POSTs")
-        bare_rate = ceiling(sink_url, args.count, args.workers)
-
-        queue_deliveries(database_url, space_id, destination["destination"]["id"], args.count)
-        print(f"xtracker: {args.count} queued deliveries, {args.workers} worker process(es) (Procfile `worker`)")
         for _ in range(args.workers):
             workers.append(subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env,
                                             start_new_session=True))
-        time.sleep(2)  # workers connect and register before the clock starts
         from app import close_app, create_app
         from app.delivery import wake
         app = create_app({"DATABASE_URL": database_url, "REDIS_URL": env["REDIS_URL"],
-                          "SECRET_KEY": env["SECRET_KEY"]}, process="cli")
+                          "SECRET_KEY": env["SECRET_KEY"], "LOG_LEVEL": "WARNING"}, process="cli")
+        watch = psycopg.connect(database_url, autocommit=True)
+        share = args.count // args.rounds
+        bare_seconds = ours_seconds = 0.0
         before = int(httpx.get(f"http://127.0.0.1:{sink_port}/count").text)
-        started = time.perf_counter()
-        wake.wake(app)
-        done = 0
-        while done < args.count:
-            time.sleep(0.25)
-            done = delivered(database_url)
-            if time.perf_counter() - started > 1800:
-                raise RuntimeError(f"only {done} of {args.count} delivered after 30 minutes")
-        elapsed = time.perf_counter() - started
+        print(f"{args.rounds} rounds of {share}: a bare httpx sender ({args.workers} processes x {CONCURRENCY} threads),"
+              f" then XTRACKER's outbox ({args.workers} worker processes, Procfile `worker`)")
+        for round_number in range(args.rounds):
+            bare_seconds += share / ceiling(sink_url, share, args.workers)
+            queue_deliveries(database_url, space_id, destination["destination"]["id"], round_number * share + 1, share)
+            target = (round_number + 1) * share
+            started = time.perf_counter()
+            wake.wake(app)
+            while outstanding(watch):
+                time.sleep(0.05)
+                if time.perf_counter() - started > 900:
+                    raise RuntimeError(f"deliveries still outstanding after 15 minutes ({delivered(watch)} delivered)")
+            ours_seconds += time.perf_counter() - started
+            if delivered(watch) != target:
+                raise RuntimeError(f"{delivered(watch)} delivered, expected {target}")
+            print(f"  round {round_number + 1}: bare {share * (round_number + 1) / bare_seconds:.0f}/s,"
+                  f" xtracker {share * (round_number + 1) / ours_seconds:.0f}/s so far")
         close_app(app)
-        ours = args.count / elapsed
-        received = int(httpx.get(f"http://127.0.0.1:{sink_port}/count").text) - before
+        watch.close()
+        total = share * args.rounds
+        bare_rate, ours = total / bare_seconds, total / ours_seconds
+        received = int(httpx.get(f"http://127.0.0.1:{sink_port}/count").text) - before - total
 
-        results = {"count": args.count, "workers": args.workers, "concurrency": CONCURRENCY,
+        results = {"count": total, "rounds": args.rounds, "workers": args.workers, "concurrency": CONCURRENCY,
                    "bare_httpx_per_s": round(bare_rate), "xtracker_per_s": round(ours),
                    "ratio": round(ours / bare_rate, 3), "sink_received": received}
         print(f"\n{'sender':<26}{'deliveries/s':>14}")
         print(f"{'bare httpx (ceiling)':<26}{bare_rate:>14.0f}")
         print(f"{'xtracker outbox':<26}{ours:>14.0f}")
         print(f"\nratio xtracker / ceiling = {ours / bare_rate:.2f}; sink received {received} requests"
-              f" for {args.count} deliveries")
+              f" for {total} deliveries")
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
         (out / "delivery.json").write_text(json.dumps(results, indent=2))

@@ -1,6 +1,6 @@
 """Landing benchmark: GET /<slug> against gunicorn as the Procfile runs it, beside the hello-world ceiling.
 
-Usage: .venv/bin/python bench/landing.py [--seconds 15] [--connections 64]
+Usage: .venv/bin/python bench/landing.py [--seconds 15] [--connections 64] [--without-rollup-triggers]
 
 1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir,
    migrates, and creates a space with a bot link through the CLI.
@@ -70,6 +70,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--without-rollup-triggers", action="store_true",
+                        help="Diagnostic: disable the dashboard's row triggers on clicks, journeys and events in the"
+                             " bench database, to show what they cost a landing.")
     args = parser.parse_args()
     wrkload.wrk_binary()
     base = Path(tempfile.mkdtemp(prefix="xt-bench-landing-"))
@@ -81,6 +84,10 @@ def main() -> int:
                "LOG_LEVEL": "WARNING"}
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
+        if args.without_rollup_triggers:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                for table in ("clicks", "journeys", "events"):
+                    conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         space = flask_json(env, "space", "create", "Bench")
         flask_json(env, "link", "create", space["space"], "--slug", "bench", "--kind", "bot",
                    "--target", "xt_bench_bot")
@@ -132,7 +139,9 @@ def main() -> int:
               f"contact events: {results['contacts_stored']}")
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
-        (out / "landing.json").write_text(json.dumps(results, indent=2))
+        results["rollup_triggers"] = not args.without_rollup_triggers
+        name = "landing-without-rollup-triggers.json" if args.without_rollup_triggers else "landing.json"
+        (out / name).write_text(json.dumps(results, indent=2))
         return 0
     finally:
         redis.stop()

@@ -11,6 +11,7 @@ from typing import Callable
 
 from app import create_app, db
 from app.config import ConfigError
+from app.link import retention
 from jobs import delivery, maintenance
 
 log = logging.getLogger("xtracker.scheduler")
@@ -19,6 +20,7 @@ log = logging.getLogger("xtracker.scheduler")
 PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("purge_expired_keys", 3600.0, maintenance.purge_expired_keys),
     ("sweep_due_deliveries", 5.0, delivery.sweep_due_deliveries),
+    ("clear_old_click_addresses", 3600.0, retention.clear_old_click_addresses),
 )
 
 TICK_SECONDS = 1.0

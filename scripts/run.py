@@ -46,6 +46,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_URL", f"http://localhost:{env['PORT']}")
+    # Local development talks to local sinks; production leaves this off.
+    env.setdefault("ALLOW_PRIVATE_DESTINATIONS", "1")
     env["PYTHONUNBUFFERED"] = "1"
     # The Procfile names gunicorn and python; they must be the virtualenv's.
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

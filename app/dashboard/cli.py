@@ -5,19 +5,9 @@ import click
 from flask import Flask
 
 from app import db
+from app.reporting import maintenance
 from app.reporting import store as reporting
 from app.space import store as space_store
-
-
-def fold_all() -> int:
-    """Fold every space's waiting deltas into its rollups; return how many deltas were folded."""
-    with db.connection() as conn:
-        space_ids = reporting.list_spaces_with_deltas(conn)
-    folded = 0
-    for space_id in space_ids:
-        with db.connection() as conn:
-            folded += reporting.fold(conn, space_id)
-    return folded
 
 
 def register(app: Flask) -> None:
@@ -31,7 +21,7 @@ def register(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def fold_command(as_json: bool):
         """Fold waiting deltas into the rollups (the deck also does this before it reads)."""
-        folded = fold_all()
+        folded = maintenance.fold_all_spaces()
         click.echo(json.dumps({"ok": True, "folded": folded}) if as_json else f"folded {folded} deltas")
 
     @deck_group.command("rebuild")

@@ -83,11 +83,11 @@ def gauge_context(space: dict, filters: Filters) -> dict:
 
 
 def _buckets(filters: Filters) -> list:
-    if filters.grain == "hour":
-        start = filters.start.astimezone(ZoneInfo("UTC"))
-        count = int((filters.end - filters.start).total_seconds() // 3600)
-        return [start + timedelta(hours=i) for i in range(count)]
-    return [filters.first_day + timedelta(days=i) for i in range(filters.days)]
+    if filters.grain == "day":
+        return [filters.first_day + timedelta(days=i) for i in range(filters.days)]
+    width = timedelta(hours=1) if filters.grain == "hour" else timedelta(minutes=15)
+    start = filters.start.astimezone(ZoneInfo("UTC"))
+    return [start + i * width for i in range(int((filters.end - filters.start) / width))]
 
 
 def revenue_context(space: dict, filters: Filters) -> dict:
@@ -215,8 +215,7 @@ def matrix_context(space: dict, filters: Filters) -> dict:
         cell = cells.get((row["destination_id"], row["event"]))
         if cell is not None:
             cell[row["status"]] = int(row["count"])
-    return {"destinations": destinations, "events": list(STAGE_LABELS), "cells": cells,
-            "statuses": delivery_store.STATUSES}
+    return {"destinations": destinations, "events": list(STAGE_LABELS), "cells": cells}
 
 
 def cell_context(space: dict, filters: Filters, destination_id: int, event: str) -> dict:

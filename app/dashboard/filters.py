@@ -35,8 +35,8 @@ class Filters:
 
     @property
     def grain(self) -> str:
-        """The waveform's bucket: hours for ranges of up to two days, days beyond."""
-        return "hour" if self.days <= 2 else "day"
+        """The waveform's bucket: quarter hours for one day, hours for two, days beyond."""
+        return "quarter" if self.days == 1 else "hour" if self.days == 2 else "day"
 
     def params(self, **changes) -> dict:
         """The query parameters that reproduce these filters (with `changes` applied)."""

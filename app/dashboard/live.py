@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 500
 SUBSCRIBE_WAIT_SECONDS = 2.0
+# Most messages rendered together (one database read per kind).
+BATCH_MAX = 200
 PATTERN = FEED_CHANNEL.format(space_id="*")
 
 
@@ -60,7 +62,6 @@ class Hub:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.subscribed = threading.Event()
-        self.delivered = 0
 
     def subscribe(self, space_id: int, link: str | None) -> Listener:
         """Register a viewer of the space (starting the hub thread on first use)."""
@@ -84,11 +85,6 @@ class Hub:
                 if not viewers:
                     del self.listeners[listener.space_id]
 
-    def viewer_count(self) -> int:
-        """Viewers connected to this process."""
-        with self.lock:
-            return sum(len(v) for v in self.listeners.values())
-
     def _run(self) -> None:
         backoff = 0.5
         while True:
@@ -100,12 +96,18 @@ class Hub:
                 backoff = 0.5
                 while True:
                     message = pubsub.get_message(timeout=5.0)
-                    if message is None:
-                        continue
-                    if message["type"] == "psubscribe":
-                        self.subscribed.set()
-                    elif message["type"] == "pmessage":
-                        self.dispatch(message["channel"], message["data"])
+                    batch: list[tuple] = []
+                    # Drain what is already waiting: a burst is rendered with one database read.
+                    while message is not None:
+                        if message["type"] == "psubscribe":
+                            self.subscribed.set()
+                        elif message["type"] == "pmessage":
+                            batch.append((message["channel"], message["data"]))
+                        if len(batch) >= BATCH_MAX:
+                            break
+                        message = pubsub.get_message(timeout=0.0)
+                    if batch:
+                        self.dispatch(batch)
             except redis.RedisError as exc:
                 self.subscribed.clear()
                 log.warning("live feed subscription lost (%s); reconnecting in %.1fs", exc, backoff)
@@ -118,33 +120,37 @@ class Hub:
                 except redis.RedisError:
                     pass
 
-    def dispatch(self, channel: bytes | str, data: bytes | str) -> None:
-        """Render one published message once and queue it for the space's viewers."""
-        try:
-            space_id = int((channel.decode() if isinstance(channel, bytes) else channel).split(":")[2])
-            message = json.loads(data)
-        except (ValueError, IndexError):
-            return
-        with self.lock:
-            viewers = list(self.listeners.get(space_id, ()))
-        if not viewers:
+    def dispatch(self, batch: list[tuple[bytes | str, bytes | str]]) -> None:
+        """Render a batch of published (channel, data) messages once each and queue them for viewers."""
+        wanted = []
+        for channel, data in batch:
+            try:
+                space_id = int((channel.decode() if isinstance(channel, bytes) else channel).split(":")[2])
+                message = json.loads(data)
+            except (ValueError, IndexError):
+                continue
+            with self.lock:
+                viewers = list(self.listeners.get(space_id, ()))
+            if viewers and isinstance(message, dict):
+                wanted.append((space_id, message, viewers))
+        if not wanted:
             return
         try:
             with self.app.app_context():
-                link, frame = render_frame(space_id, message)
+                frames = render_frames([(space_id, message) for space_id, message, _ in wanted])
         except db.StorageUnavailable as exc:
-            log.warning("live feed frame skipped: %s", exc)
+            log.warning("live feed frames skipped: %s", exc)
             return
         except Exception:
-            # One bad message must not stop the process's only subscription.
-            log.exception("live feed frame for space %s failed", space_id)
+            # A bad batch must not stop the process's only subscription.
+            log.exception("live feed frames failed")
             return
-        if frame is None:
-            return
-        for viewer in viewers:
-            if viewer.link is None or viewer.link == link:
-                viewer.put(frame)
-                self.delivered += 1
+        for (_, _, viewers), (link, frame) in zip(wanted, frames):
+            if frame is None:
+                continue
+            for viewer in viewers:
+                if viewer.link is None or viewer.link == link:
+                    viewer.put(frame)
 
 
 def hub(app: Flask) -> Hub:
@@ -156,31 +162,40 @@ def hub(app: Flask) -> Hub:
     return found
 
 
-def render_frame(space_id: int, message: dict) -> tuple[str | None, str | None]:
-    """(link of the row, HTML frame) for one feed message; frame None when there is nothing to show."""
-    kind = message.get("type")
-    if kind == "event":
-        try:
-            event_id = int(message.get("inbox_id"))
-        except (TypeError, ValueError):
-            return None, None
-        with db.connection() as conn:
-            row = store.find_feed_row(conn, space_id, event_id)
-        if row is None:
-            return None, None
-        shown = context.feed_row(row, row["badges"])
-        return shown["link"] or None, render_template("dashboard/_feed_push.html", row=shown)
-    if kind == "delivery":
-        try:
-            event_id = int(message.get("inbox_id"))
-        except (TypeError, ValueError):
-            return None, None
-        with db.connection() as conn:
-            badges = store.list_event_badges(conn, space_id, [event_id])
-        return None, render_template("dashboard/_badges_push.html", event_id=event_id, badges=badges)
-    if kind == "bind" and message.get("backfilled"):
-        return None, '<div id="xt-signal" hx-swap-oob="true" data-signal="event"></div>'
-    return None, None
+def _event_id(message: dict) -> int | None:
+    try:
+        return int(message.get("inbox_id"))
+    except (TypeError, ValueError):
+        return None
+
+
+def render_frames(messages: list[tuple[int, dict]]) -> list[tuple[str | None, str | None]]:
+    """(link of the row, HTML frame) per (space_id, message); frame None when there is nothing to show.
+
+    One read fetches every event row of the batch and one every badge set.
+    """
+    event_keys = [(s, _event_id(m)) for s, m in messages if m.get("type") == "event" and _event_id(m) is not None]
+    badge_keys = [(s, _event_id(m)) for s, m in messages if m.get("type") == "delivery" and _event_id(m) is not None]
+    with db.connection() as conn:
+        rows = {(r["space_id"], r["id"]): r for r in store.list_pushed_rows(conn, event_keys)}
+        badges: dict[tuple[int, int], list[dict]] = {key: [] for key in badge_keys}
+        for badge in store.list_pushed_badges(conn, badge_keys):
+            badges[(badge["space_id"], badge["event_id"])].append(badge)
+    frames: list[tuple[str | None, str | None]] = []
+    for space_id, message in messages:
+        kind, event_id = message.get("type"), _event_id(message)
+        if kind == "event" and (space_id, event_id) in rows:
+            row = rows[(space_id, event_id)]
+            shown = context.feed_row(row, row["badges"])
+            frames.append((shown["link"] or None, render_template("dashboard/_feed_push.html", row=shown)))
+        elif kind == "delivery" and (space_id, event_id) in badges:
+            frames.append((None, render_template("dashboard/_badges_push.html", event_id=event_id,
+                                                 badges=badges[(space_id, event_id)])))
+        elif kind == "bind" and message.get("backfilled"):
+            frames.append((None, '<div id="xt-signal" hx-swap-oob="true" data-signal="event"></div>'))
+        else:
+            frames.append((None, None))
+    return frames
 
 
 def rows_frame(rows: list[dict]) -> str:

@@ -8,7 +8,9 @@ started produces the next one. Everything here is fail-soft: if Redis is away th
 Postgres.
 
 Web processes do not even pay a Redis round trip per event: `nudge()` only sets a flag, and a
-background thread (a greenlet under gevent) turns a burst of nudges into one wake-up.
+background thread (a greenlet under gevent) turns a burst of nudges into one wake-up, and only
+when some delivery is due (one indexed EXISTS), so ingest for spaces without destinations
+enqueues nothing.
 """
 import logging
 import threading
@@ -17,6 +19,10 @@ import time
 import redis
 from flask import Flask
 from rq import Queue
+
+from app import db
+from app.delivery import store
+from app.lib import clock
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +83,21 @@ class _Waker:
             time.sleep(COALESCE_SECONDS)
             self._nudged.clear()
             try:
-                woke = wake(self.app)
+                woke = not self._anything_due() or wake(self.app)
             except Exception:  # this thread must outlive any failure (e.g. the client closed under it)
                 log.exception("waking the delivery workers failed (the sweeper will)")
                 woke = False
             if not woke:
                 time.sleep(PAUSE_AFTER_FAILURE_SECONDS)
+
+
+    def _anything_due(self) -> bool:
+        # Events of spaces without destinations fan out to nothing: no job for them.
+        try:
+            with db.connection(self.app.extensions["xt_pool"]) as conn:
+                return store.find_next_due(conn, clock.system_now())
+        except db.StorageUnavailable:
+            return False
 
 
 def nudge(app: Flask) -> None:

@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from app import db
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
-from app.delivery import wake as delivery_wake
 from app.ingress import store
+from app.ingress.signals import announce_event
 from app.ingress.parse import EVENT_FIELDS, Rejection, check_tg_id, check_uid, parse_event
 from app.lib import clock, tokens
 from app.link import store as link_store
@@ -92,16 +92,10 @@ def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
             uid = store.find_uid_for_tg_id(conn, space_id, event.tg_id)
             is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, received_at=now, source=source)
     else:
-        is_new, inbox_id = current_app.extensions["xt_inbox"].record(
+        is_new, inbox_id = current_app.extensions["xt_inbox"].submit(
             store.InboxItem(space_id, event, uid, now, source))
     if is_new:
-        # Committed: let the delivery workers know (coalesced, no I/O here; the sweeper backs it up).
-        delivery_wake.nudge(current_app._get_current_object())
-        current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
-            "type": "event", "inbox_id": str(inbox_id), "event": event.event, "uid": uid,
-            "value": None if event.value is None else str(event.value), "currency": event.currency,
-            "eid": event.eid, "occurred_at_ms": event.occurred_at_ms, "flags": event.flags,
-        })
+        announce_event(space_id, inbox_id, event, uid)
     return jsonify(ok=True, status="queued" if is_new else "duplicate", inbox_id=str(inbox_id))
 
 

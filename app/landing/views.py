@@ -23,7 +23,7 @@ from app.lib import clock, proxies, tokens, useragents
 from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
-from app.pubsub import feed_channel
+from app.ingress.signals import announce_event
 
 bp = Blueprint("landing", __name__)
 
@@ -224,19 +224,15 @@ def _click_fields(link: dict, now_ms: int) -> dict:
 
 
 def _record_click(link: dict, uid: str, now, fields: dict) -> None:
-    """Store the click and, when the link emits it, its contact event (committed together); then signal the feed."""
+    """Store the click and, when the link emits it, its contact event (committed together); then announce it."""
     contact = None
     if link["emit_contact"]:
         # eid = uid: any later contact for this uid with the same eid is a duplicate.
         contact = EventIn(event="contact", uid=uid, tg_id=None, eid=uid, value=None, currency="USD",
                           occurred_at_ms=clock.to_ms(now))
-    outcome = _landing().writer.record(PendingClick(link["space_id"], uid, now, fields, contact))
+    outcome = _landing().writer.submit(PendingClick(link["space_id"], uid, now, fields, contact))
     if outcome is not None and outcome[0]:
-        current_app.extensions["xt_publisher"].publish(feed_channel(link["space_id"]), {
-            "type": "event", "inbox_id": str(outcome[1]), "event": "contact", "uid": uid, "value": None,
-            "currency": contact.currency, "eid": contact.eid, "occurred_at_ms": contact.occurred_at_ms,
-            "flags": contact.flags,
-        })
+        announce_event(link["space_id"], outcome[1], contact, uid)
 
 
 def _is_a_visit() -> bool:

@@ -1,13 +1,12 @@
 """Reads of the rollups behind the deck. Every function takes space_id first and filters on it.
 
-Day rollups serve whole-day ranges; hour rollups serve the waveform of short ranges. All are kept
+Day rollups serve whole-day ranges; quarter-hour rollups serve the waveform of short ranges. All are kept
 current by fold() (the deck folds before it reads). Every read names one link (or '*', all links)
 and a day range: one index range, so a read costs what it returns, not the space's history.
 """
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
-from psycopg import sql
 
 STAGES = ("contact", "subscribed", "registration", "deposit")
 MAX_LINKS = 200
@@ -49,18 +48,22 @@ def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: d
 
 def event_series(conn: psycopg.Connection, space_id: int, grain: str, first_day: date, last_day: date,
                  start: datetime, end: datetime, link: str | None) -> list[dict]:
-    """Event counts per bucket and event: rows of (bucket, event, n); hours in UTC or local days."""
-    if grain == "hour":
-        query = sql.SQL(
-            "SELECT hour AS bucket, substr(kind, 7) AS event, n FROM rollup_hours"
-            " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND hour >= %(start)s AND hour < %(end)s")
+    """Event counts per bucket and event: rows of (bucket, event, n).
+
+    Buckets: 15-minute slots ('quarter'), hours from local midnight ('hour'), or local days ('day').
+    """
+    if grain == "day":
+        query = ("SELECT day AS bucket, substr(kind, 7) AS event, n FROM rollup_days"
+                 " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND day BETWEEN %(first)s AND %(last)s"
+                 "   AND kind LIKE 'event:%%'")
     else:
-        query = sql.SQL(
-            "SELECT day AS bucket, substr(kind, 7) AS event, n FROM rollup_days"
-            " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND day BETWEEN %(first)s AND %(last)s"
-            "   AND kind LIKE 'event:%%'")
+        query = ("SELECT date_bin(%(width)s, slot, %(start)s) AS bucket, substr(kind, 7) AS event, sum(n) AS n"
+                 " FROM rollup_quarters"
+                 " WHERE space_id = %(space_id)s AND link_slug = %(link)s AND slot >= %(start)s AND slot < %(end)s"
+                 " GROUP BY 1, 2")
+    width = timedelta(hours=1) if grain == "hour" else timedelta(minutes=15)
     return conn.execute(query, {"space_id": space_id, "start": start, "end": end, "first": first_day,
-                                "last": last_day, "link": link or ALL_LINKS}).fetchall()
+                                "last": last_day, "link": link or ALL_LINKS, "width": width}).fetchall()
 
 
 def countries(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date,

@@ -3,7 +3,8 @@
 -- Rollups keep the deck's cost proportional to what it shows, not to history. Triggers on
 -- clicks, journeys and events append signed deltas to rollup_deltas (insert-only, so concurrent
 -- ingests never wait on a shared counter row); fold_rollups(space_id) moves a space's deltas
--- into rollup_hours (UTC hours), rollup_days and rollup_geo_days (days in the space's time zone).
+-- into rollup_quarters (15-minute slots), rollup_days and rollup_geo_days (days in the space's
+-- time zone).
 -- The deck folds before it reads, and deck_rebuild(space_id) recomputes a space from the base tables.
 --
 -- Kinds: 'click' (clicks, by link and country), 'stage:<stage>' (journeys whose earliest
@@ -31,7 +32,7 @@ CREATE INDEX login_failures_window_idx ON login_failures (window_start);
 
 CREATE TABLE rollup_deltas (
     space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
-    hour      timestamptz NOT NULL,
+    slot      timestamptz NOT NULL,
     kind      text NOT NULL,
     link_slug text NOT NULL DEFAULT '',
     country   text NOT NULL DEFAULT '',
@@ -43,14 +44,15 @@ CREATE INDEX rollup_deltas_space_idx ON rollup_deltas (space_id);
 
 -- The folded totals. link_slug '*' rows hold the sum over every link, so an unfiltered deck
 -- reads one row per day and kind; keys lead with the link so each read is one index range.
--- Hours: event counts only (the waveform of short ranges).
-CREATE TABLE rollup_hours (
+-- Quarter hours (every UTC offset in use is a multiple of 15 minutes, so slots never straddle
+-- a local midnight): event counts only, for the waveform of short ranges.
+CREATE TABLE rollup_quarters (
     space_id  bigint NOT NULL REFERENCES spaces (id) ON DELETE CASCADE,
     link_slug text NOT NULL,
-    hour      timestamptz NOT NULL,
+    slot      timestamptz NOT NULL,
     kind      text NOT NULL,
     n         bigint NOT NULL,
-    PRIMARY KEY (space_id, link_slug, hour, kind)
+    PRIMARY KEY (space_id, link_slug, slot, kind)
 );
 
 -- Days in the space's time zone: every kind, summed over countries; revenue per currency.
@@ -78,20 +80,20 @@ CREATE TABLE rollup_geo_days (
 
 CREATE FUNCTION rollup_click_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, n)
-    VALUES (NEW.space_id, date_trunc('hour', NEW.created_at, 'UTC'), 'click',
+    INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, n)
+    VALUES (NEW.space_id, date_bin('15 minutes', NEW.created_at, TIMESTAMPTZ '2000-01-01Z'), 'click',
             coalesce(NEW.link_slug, ''), coalesce(NEW.country, ''), 1);
     -- Events that arrived before their click move from "no link" to the click's link.
     IF coalesce(NEW.link_slug, '') <> '' THEN
-        INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, currency, n, amount)
+        INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, currency, n, amount)
         SELECT NEW.space_id, m.h, m.k, side.link, m.c, side.sign * m.cnt, side.sign * m.amt
         FROM (
-            SELECT date_trunc('hour', to_timestamp(e.occurred_at_ms / 1000.0), 'UTC') AS h,
+            SELECT date_bin('15 minutes', to_timestamp(e.occurred_at_ms / 1000.0), TIMESTAMPTZ '2000-01-01Z') AS h,
                    'event:' || e.event AS k, '' AS c, count(*) AS cnt, 0::numeric AS amt
             FROM events e WHERE e.space_id = NEW.space_id AND e.uid = NEW.uid
             GROUP BY 1, 2
             UNION ALL
-            SELECT date_trunc('hour', to_timestamp(e.occurred_at_ms / 1000.0), 'UTC'), 'revenue', e.currency,
+            SELECT date_bin('15 minutes', to_timestamp(e.occurred_at_ms / 1000.0), TIMESTAMPTZ '2000-01-01Z'), 'revenue', e.currency,
                    count(*), sum(e.value)
             FROM events e WHERE e.space_id = NEW.space_id AND e.uid = NEW.uid
               AND e.event = 'deposit' AND e.value IS NOT NULL
@@ -142,13 +144,13 @@ BEGIN
             CONTINUE;
         END IF;
         IF old_at IS NOT NULL THEN
-            INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, n)
-            VALUES (NEW.space_id, date_trunc('hour', old_at, 'UTC'), 'stage:' || stage, old_link,
+            INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, n)
+            VALUES (NEW.space_id, date_bin('15 minutes', old_at, TIMESTAMPTZ '2000-01-01Z'), 'stage:' || stage, old_link,
                     CASE WHEN stage = 'deposit' THEN old_country ELSE '' END, -1);
         END IF;
         IF new_at IS NOT NULL THEN
-            INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, n)
-            VALUES (NEW.space_id, date_trunc('hour', new_at, 'UTC'), 'stage:' || stage, new_link,
+            INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, n)
+            VALUES (NEW.space_id, date_bin('15 minutes', new_at, TIMESTAMPTZ '2000-01-01Z'), 'stage:' || stage, new_link,
                     CASE WHEN stage = 'deposit' THEN new_country ELSE '' END, 1);
         END IF;
     END LOOP;
@@ -170,7 +172,7 @@ CREATE TRIGGER journeys_rollup_update AFTER UPDATE OF clicked_at, contact_at, su
 -- Events count where they occurred; a back-filled event (uid set later) moves to its link.
 CREATE FUNCTION rollup_event_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    h timestamptz := date_trunc('hour', to_timestamp(NEW.occurred_at_ms / 1000.0), 'UTC');
+    h timestamptz := date_bin('15 minutes', to_timestamp(NEW.occurred_at_ms / 1000.0), TIMESTAMPTZ '2000-01-01Z');
     new_link text := '';
     old_link text := '';
 BEGIN
@@ -186,15 +188,15 @@ BEGIN
         IF old_link = new_link THEN
             RETURN NULL;
         END IF;
-        INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, n) VALUES (NEW.space_id, h, 'event:' || NEW.event, old_link, -1);
+        INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, n) VALUES (NEW.space_id, h, 'event:' || NEW.event, old_link, -1);
         IF NEW.event = 'deposit' AND NEW.value IS NOT NULL THEN
-            INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, currency, n, amount)
+            INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, currency, n, amount)
             VALUES (NEW.space_id, h, 'revenue', old_link, NEW.currency, -1, -NEW.value);
         END IF;
     END IF;
-    INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, n) VALUES (NEW.space_id, h, 'event:' || NEW.event, new_link, 1);
+    INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, n) VALUES (NEW.space_id, h, 'event:' || NEW.event, new_link, 1);
     IF NEW.event = 'deposit' AND NEW.value IS NOT NULL THEN
-        INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, currency, n, amount)
+        INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, currency, n, amount)
         VALUES (NEW.space_id, h, 'revenue', new_link, NEW.currency, 1, NEW.value);
     END IF;
     RETURN NULL;
@@ -210,17 +212,17 @@ CREATE FUNCTION fold_rollups(p_space_id bigint) RETURNS bigint LANGUAGE sql AS $
     SELECT pg_advisory_xact_lock(hashtextextended('xt:fold:' || p_space_id, 0));
     WITH gone AS (
         DELETE FROM rollup_deltas WHERE space_id = p_space_id
-        RETURNING hour, kind, link_slug, country, currency, n, amount
+        RETURNING slot, kind, link_slug, country, currency, n, amount
     ), local AS (
-        SELECT (g.hour AT TIME ZONE s.time_zone)::date AS day, g.kind, g.link_slug, g.country, g.currency,
+        SELECT (g.slot AT TIME ZONE s.time_zone)::date AS day, g.kind, g.link_slug, g.country, g.currency,
                g.n, g.amount
         FROM gone g JOIN spaces s ON s.id = p_space_id
-    ), hours AS (
-        INSERT INTO rollup_hours AS r (space_id, link_slug, hour, kind, n)
-        SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, hour, kind, sum(n)
+    ), quarters AS (
+        INSERT INTO rollup_quarters AS r (space_id, link_slug, slot, kind, n)
+        SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, slot, kind, sum(n)
         FROM gone WHERE kind LIKE 'event:%'
-        GROUP BY GROUPING SETS ((hour, kind, link_slug), (hour, kind))
-        ON CONFLICT (space_id, link_slug, hour, kind) DO UPDATE SET n = r.n + EXCLUDED.n
+        GROUP BY GROUPING SETS ((slot, kind, link_slug), (slot, kind))
+        ON CONFLICT (space_id, link_slug, slot, kind) DO UPDATE SET n = r.n + EXCLUDED.n
     ), days AS (
         INSERT INTO rollup_days AS r (space_id, link_slug, day, kind, currency, n, amount)
         SELECT p_space_id, CASE WHEN GROUPING(link_slug) = 1 THEN '*' ELSE link_slug END, day, kind, currency,
@@ -244,15 +246,15 @@ $$;
 CREATE FUNCTION deck_rebuild(p_space_id bigint) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM rollup_deltas WHERE space_id = p_space_id;
-    DELETE FROM rollup_hours WHERE space_id = p_space_id;
+    DELETE FROM rollup_quarters WHERE space_id = p_space_id;
     DELETE FROM rollup_days WHERE space_id = p_space_id;
     DELETE FROM rollup_geo_days WHERE space_id = p_space_id;
-    INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, currency, n, amount)
-    SELECT p_space_id, date_trunc('hour', created_at, 'UTC'), 'click', coalesce(link_slug, ''), coalesce(country, ''), '',
+    INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, currency, n, amount)
+    SELECT p_space_id, date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01Z'), 'click', coalesce(link_slug, ''), coalesce(country, ''), '',
            count(*), 0
     FROM clicks WHERE space_id = p_space_id GROUP BY 2, 4, 5;
-    INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, currency, n, amount)
-    SELECT p_space_id, date_trunc('hour', s.at, 'UTC'), 'stage:' || s.stage, coalesce(c.link_slug, ''),
+    INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, currency, n, amount)
+    SELECT p_space_id, date_bin('15 minutes', s.at, TIMESTAMPTZ '2000-01-01Z'), 'stage:' || s.stage, coalesce(c.link_slug, ''),
            CASE WHEN s.stage = 'deposit' THEN coalesce(c.country, '') ELSE '' END, '', count(*), 0
     FROM journeys j
     CROSS JOIN LATERAL (VALUES ('contact', j.contact_at), ('subscribed', j.subscribed_at),
@@ -260,8 +262,8 @@ BEGIN
     LEFT JOIN clicks c ON c.space_id = j.space_id AND c.uid = j.uid AND j.clicked_at IS NOT NULL
     WHERE j.space_id = p_space_id AND s.at IS NOT NULL
     GROUP BY 2, 3, 4, 5;
-    INSERT INTO rollup_deltas (space_id, hour, kind, link_slug, country, currency, n, amount)
-    SELECT p_space_id, date_trunc('hour', to_timestamp(e.occurred_at_ms / 1000.0), 'UTC'), k.kind,
+    INSERT INTO rollup_deltas (space_id, slot, kind, link_slug, country, currency, n, amount)
+    SELECT p_space_id, date_bin('15 minutes', to_timestamp(e.occurred_at_ms / 1000.0), TIMESTAMPTZ '2000-01-01Z'), k.kind,
            coalesce(c.link_slug, ''), '', k.currency, count(*), coalesce(sum(k.amount), 0)
     FROM events e
     LEFT JOIN clicks c ON c.space_id = e.space_id AND c.uid = e.uid

@@ -121,6 +121,9 @@ def test_it_turns_a_failed_delivery_delivered_after_a_retry_from_the_matrix(page
     expect(cell.locator("a.failed")).to_have_text("1")
     cell.locator("a.failed").click()
     expect(page.locator("#cell tr[id^=delivery-]")).to_have_count(1)
+    page.locator("#cell a", has_text="attempts").first.click()
+    expect(page.locator("#cell .excerpt.response").first).to_contain_text("sink 500")
+    screenshot(page, "drill")
     status["code"] = 200
     page.locator("#cell button", has_text="Retry").first.click()
     expect(page.locator(".retried")).to_be_visible()

@@ -78,8 +78,17 @@ def test_it_shows_revenue_per_currency_main_first_and_revenue_per_click(login, s
     assert count(page, "revenue-deposits") == 2
     assert count(page, "revenue-clicks") == 6
     assert page.select_one("#revenue-per-click strong").text == "4.1667"
-    assert page.find(id="waveform")["data-grain"] == "hour"
+    assert page.find(id="waveform")["data-grain"] == "quarter"
     assert page.find(id="wave-contact")["data-total"] == "5"
+    assert len(page.find(id="wave-contact")["points"].split()) == 96
+
+
+def test_it_buckets_the_waveform_by_hour_for_two_days(login, seeded, clock):
+    first = (clock.now - timedelta(days=1)).date().isoformat()
+    page = partial(login(), seeded, "revenue", f"range=custom&from={first}&to={clock.now.date().isoformat()}")
+    assert page.find(id="waveform")["data-grain"] == "hour"
+    assert len(page.find(id="wave-deposit")["points"].split()) == 48
+    assert page.find(id="wave-deposit")["data-total"] == "3"
 
 
 def test_it_buckets_the_waveform_by_day_for_long_ranges(login, seeded):
@@ -160,7 +169,7 @@ def test_it_rebuilds_rollups_to_the_same_numbers_the_triggers_kept(login, seeded
                " WHERE space_id = %s AND n <> 0 ORDER BY 1, 2, 3, 4",
                "SELECT link_slug, day, kind, country, n FROM rollup_geo_days"
                " WHERE space_id = %s AND n <> 0 ORDER BY 1, 2, 3, 4",
-               "SELECT link_slug, hour, kind, n FROM rollup_hours WHERE space_id = %s AND n <> 0 ORDER BY 1, 2, 3"]
+               "SELECT link_slug, slot, kind, n FROM rollup_quarters WHERE space_id = %s AND n <> 0 ORDER BY 1, 2, 3"]
     kept = [db.execute(q, (seeded["id"],)).fetchall() for q in queries]
     assert all(kept)
     db.execute("SELECT deck_rebuild(%s)", (seeded["id"],))
@@ -193,3 +202,19 @@ def test_it_renders_the_whole_deck_with_filters_in_the_url(login, seeded):
     assert page.select_one("#link-filter option[selected]")["value"] == "summer"
     assert page.find(id="funnel")["hx-get"].endswith("range=yesterday&link=summer")
     assert count(page, "funnel-deposit") == 1
+
+
+def test_it_cuts_days_at_midnight_in_a_half_hour_time_zone(client, login, db, space, clock):
+    from datetime import datetime, time as dtime
+    from zoneinfo import ZoneInfo
+    db.execute("UPDATE spaces SET time_zone = 'Asia/Kolkata' WHERE id = %s", (space["id"],))
+    zone = ZoneInfo("Asia/Kolkata")
+    midnight = datetime.combine(clock.now.astimezone(zone).date(), dtime.min, zone)
+    for uid, at in (("late-yesterday", midnight - timedelta(minutes=10)),
+                    ("two-days-ago", midnight - timedelta(days=1, minutes=10))):
+        send_event(client, space, event="contact", uid=uid, occurred_at_ms=clock_lib.to_ms(at))
+    viewer = login()
+    yesterday = partial(viewer, space, "funnel", "range=yesterday")
+    assert count(yesterday, "funnel-contact") == 1
+    wave = partial(viewer, space, "revenue", "range=yesterday")
+    assert wave.find(id="wave-contact")["data-total"] == "1"

@@ -209,3 +209,24 @@ def test_the_scheduler_sweeps_at_least_every_ten_seconds():
     from jobs.delivery import sweep_due_deliveries
     (interval,) = [i for name, i, task in scheduler.PERIODIC if task is sweep_due_deliveries]
     assert interval <= 10
+
+
+def queued_jobs(redis) -> int:
+    from rq import Queue
+    return Queue("xt-delivery", connection=redis).count
+
+
+def test_ingest_wakes_the_workers_once_for_a_burst_and_not_without_destinations(app, client, space, other_space,
+                                                                                httpserver, redis):
+    send_event(client, other_space, event="contact", uid="nobody-listens")
+    time.sleep(0.4)
+    assert queued_jobs(redis) == 0
+
+    make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
+    for n in range(5):
+        send_event(client, space, event="contact", uid=f"u{n}")
+    deadline = time.monotonic() + 5
+    while queued_jobs(redis) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert queued_jobs(redis) == 1
