@@ -17,6 +17,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -223,6 +224,7 @@ def main() -> int:
     finally:
         redis_server.stop()
         services.stop_postgres(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,48 +15,16 @@ p99 < 50 ms at half that rate. wrk shares the two cores with the server, so ever
 floor; compare the ratios.
 """
 import argparse
-import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "bench"))
-import services  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrkload  # noqa: E402
+from harness import Stack, free_port, save, serve, stop  # noqa: E402
 
-BIN = Path(sys.executable).parent
 EVENT_BODY = '{"event":"contact","uid":"u{n}","eid":"e{n}"}'
-
-
-def serve(app_spec: str, env: dict, port: int) -> subprocess.Popen:
-    """Start gunicorn with the project's config serving `app_spec`; wait until it answers."""
-    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app_spec], cwd=ROOT,
-                               env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 30
-    probe = "/healthz" if app_spec == "wsgi:app" else "/hello"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn serving {app_spec} did not start")
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(20)
 
 
 def main() -> int:
@@ -65,20 +33,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     wrkload.wrk_binary()
-    base = Path(tempfile.mkdtemp(prefix="xt-bench-ingest-"))
-    redis = services.Redis(base)
-    try:
-        database_url = services.start_postgres(base, database="xtracker_bench")
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.start(),
-               "SECRET_KEY": "bench-" + "k" * 40, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-               "LOG_LEVEL": "WARNING"}
-        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
-        space = json.loads(subprocess.run([str(BIN / "flask"), "--app", "wsgi", "space", "create", "Bench", "--json"],
-                                          cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+    with Stack("ingest") as stack:
+        env = stack.env
+        space = stack.flask_json("space", "create", "Bench")
+        port = free_port()
         results = {}
 
         ceiling = serve("bench.ceiling_app:app", env, port)
@@ -107,7 +65,7 @@ def main() -> int:
         finally:
             stop(web)
 
-        with psycopg.connect(database_url) as conn:
+        with psycopg.connect(stack.database_url) as conn:
             stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         sent = (results["ingest"]["rps"] + results["ingest_half_rate"]["rps"]) * args.seconds
         results["events_stored"] = stored
@@ -122,13 +80,8 @@ def main() -> int:
         print(f"\nPOST /events / bare INSERT = {results['ratios']['ingest_vs_bare_insert']:.2f}; "
               f"POST /events / hello = {results['ratios']['ingest_vs_hello']:.2f}")
         print(f"events stored: {stored} (≈{sent:.0f} requests sent)")
-        out = ROOT / "bench" / "results"
-        out.mkdir(exist_ok=True)
-        (out / "ingest.json").write_text(json.dumps(results, indent=2))
-        return 0
-    finally:
-        redis.stop()
-        services.stop_postgres(base)
+        save("ingest", results)
+    return 0
 
 
 if __name__ == "__main__":

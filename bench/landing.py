@@ -17,24 +17,16 @@ Target on 2 cores: ≥ 3,000 landings/s; p99 < 50 ms at half that rate. wrk shar
 with the server and the database, so every figure is a floor; compare the ratios.
 """
 import argparse
-import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "bench"))
-import services  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wrkload  # noqa: E402
-from ingest import serve, stop  # noqa: E402
+from harness import Stack, free_port, save, serve, stop  # noqa: E402
 
-BIN = Path(sys.executable).parent
 BROWSER_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
               " Mobile/15E148 [FBAN/FBIOS;FBAV/470.0.0.38.109]")
 LANDING_QUERY = "?fbclid=IwAR3x-_Ab9ZzQ_mixedCASE&utm_source=facebook&utm_campaign=bench&ad_id=120202"
@@ -60,12 +52,6 @@ CPU_GROUPS = {
 }
 
 
-def flask_json(env: dict, *args: str) -> dict:
-    done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=ROOT, env=env, check=True,
-                          capture_output=True, text=True)
-    return json.loads(done.stdout)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -75,25 +61,15 @@ def main() -> int:
                              " bench database, to show what they cost a landing.")
     args = parser.parse_args()
     wrkload.wrk_binary()
-    base = Path(tempfile.mkdtemp(prefix="xt-bench-landing-"))
-    redis = services.Redis(base)
-    try:
-        database_url = services.start_postgres(base, database="xtracker_bench")
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.start(),
-               "SECRET_KEY": "bench-" + "k" * 40, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-               "LOG_LEVEL": "WARNING"}
-        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+    with Stack("landing") as stack:
+        env = stack.env
         if args.without_rollup_triggers:
-            with psycopg.connect(database_url, autocommit=True) as conn:
+            with psycopg.connect(stack.database_url, autocommit=True) as conn:
                 for table in ("clicks", "journeys", "events"):
                     conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        space = flask_json(env, "space", "create", "Bench")
-        flask_json(env, "link", "create", space["space"], "--slug", "bench", "--kind", "bot",
-                   "--target", "xt_bench_bot")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        space = stack.flask_json("space", "create", "Bench")
+        stack.flask_json("link", "create", space["space"], "--slug", "bench", "--kind", "bot", "--target", "xt_bench_bot")
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         browser = {"User-Agent": BROWSER_UA}
         results = {}
@@ -121,7 +97,7 @@ def main() -> int:
         finally:
             stop(web)
 
-        with psycopg.connect(database_url) as conn:
+        with psycopg.connect(stack.database_url) as conn:
             results["clicks_stored"] = conn.execute("SELECT count(*) FROM clicks").fetchone()[0]
             results["distinct_uids"] = conn.execute("SELECT count(DISTINCT uid) FROM clicks").fetchone()[0]
             results["contacts_stored"] = conn.execute(
@@ -137,15 +113,9 @@ def main() -> int:
         print(f"CPU per landing: web {cpu['web']:.3f} ms, postgres {cpu['postgres']:.3f} ms")
         print(f"clicks stored: {results['clicks_stored']} ({results['distinct_uids']} distinct uids), "
               f"contact events: {results['contacts_stored']}")
-        out = ROOT / "bench" / "results"
-        out.mkdir(exist_ok=True)
         results["rollup_triggers"] = not args.without_rollup_triggers
-        name = "landing-without-rollup-triggers.json" if args.without_rollup_triggers else "landing.json"
-        (out / name).write_text(json.dumps(results, indent=2))
-        return 0
-    finally:
-        redis.stop()
-        services.stop_postgres(base)
+        save("landing-without-rollup-triggers" if args.without_rollup_triggers else "landing", results)
+    return 0
 
 
 if __name__ == "__main__":
