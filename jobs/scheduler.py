@@ -12,6 +12,7 @@ from typing import Callable
 from app import create_app, db
 from app.config import ConfigError
 from app.link import retention
+from app.reporting import maintenance as rollups
 from jobs import delivery, maintenance
 
 log = logging.getLogger("xtracker.scheduler")
@@ -21,6 +22,7 @@ PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("purge_expired_keys", 3600.0, maintenance.purge_expired_keys),
     ("sweep_due_deliveries", 5.0, delivery.sweep_due_deliveries),
     ("clear_old_click_addresses", 3600.0, retention.clear_old_click_addresses),
+    ("fold_deck_rollups", 60.0, rollups.fold_all_spaces),
 )
 
 TICK_SECONDS = 1.0
