@@ -27,8 +27,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -43,37 +41,14 @@ import websocket  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 import services  # noqa: E402
+from harness import free_port, serve, stop  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PASSWORD = "bench password 123"
 UID_RE = re.compile(r'title="(lv\d+)"')
 SENDERS = 64
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(env: dict, port: int, log: Path) -> subprocess.Popen:
-    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                               env={**env, "PORT": str(port)}, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not start (see {log})")
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(20)
 
 
 def worker_rss_kb(master: subprocess.Popen) -> int:
@@ -125,8 +100,8 @@ def main() -> int:
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "l" * 40,
                "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING", "DB_POOL_MAX": "20"}
         view_port, ingest_port = free_port(), free_port()
-        servers.append(serve(env, view_port, base / "view.log"))
-        servers.append(serve(env, ingest_port, base / "ingest.log"))
+        servers.append(serve("wsgi:app", env, view_port, log=base / "view.log"))
+        servers.append(serve("wsgi:app", env, ingest_port, log=base / "ingest.log"))
         viewer_server = servers[0]
 
         login = httpx.Client(base_url=f"http://127.0.0.1:{view_port}")

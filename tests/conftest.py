@@ -233,6 +233,21 @@ class LiveServer:
         self.log.close()
 
 
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser), for the run."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=services.browser(), args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
 @pytest.fixture(scope="session")
 def live_server(servers):
     """One gunicorn (Procfile web line, gevent) for the run's black-box tests."""

@@ -2,35 +2,19 @@
 
 Screenshots at 1440 and 390 px are written to tests/artifacts/ on every run.
 """
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from rq import SimpleWorker
 from werkzeug import Response
 
 from app import close_app, create_app
 from app.delivery import configure, wake
 from jobs import QUEUES, queue_connection
-from tests.conftest import ROOT, bearer, settings
+from tests.conftest import ARTIFACTS, bearer, settings
 from tests.dashboard.conftest import PASSWORD, make_user
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import services  # noqa: E402
-
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=services.browser(), args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

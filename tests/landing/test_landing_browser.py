@@ -1,30 +1,14 @@
 """The landing page in a real browser (Playwright + Debian's Chromium) against gunicorn: it opens the target at once,
 and shows a working button when scripts cannot run."""
 import re
-import sys
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import ROOT
+from tests.conftest import ARTIFACTS
 from tests.landing.landing_helpers import BROWSER_UA, clicks, make_link
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import services  # noqa: E402
-
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=services.browser(), args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 def test_the_page_sends_the_browser_on_to_the_web_target_with_its_uid(browser, app, space, db, live_server, httpserver):
