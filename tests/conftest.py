@@ -238,9 +238,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (never a downloaded browser), for the run."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser), per test module.
+
+    Module scope on purpose: sync Playwright runs an event loop in this thread while it is open,
+    and later tests that call asyncio.run() need it closed.
+    """
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=services.browser(), args=CHROMIUM_ARGS, headless=True)
