@@ -3,6 +3,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, request
+from flask.sessions import SessionInterface
 from werkzeug.exceptions import HTTPException
 
 from app import config as config_module
@@ -21,6 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(settings)
+    app.session_interface = _NoCookieSession()
     app.config.setdefault("CLOCK", clock.system_now)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     app.config["JSON_SORT_KEYS"] = False
@@ -61,6 +63,17 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     register_cli(app)
     _register_error_handlers(app)
     return app
+
+
+class _NoCookieSession(SessionInterface):
+    """XTRACKER keeps no state in Flask's signed-cookie session (dashboard sessions live in
+    Postgres, app/web/session.py), so no request pays for opening or saving one."""
+
+    def open_session(self, app: Flask, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        return None
 
 
 def close_app(app: Flask) -> None:
