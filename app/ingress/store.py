@@ -20,12 +20,9 @@ from app.ingress.parse import EventIn
 # in the same order and cannot deadlock.
 _RECORD_EVENTS = """
 WITH input AS (
-    SELECT * FROM unnest(
-        %(space_id)s::bigint[], %(event)s::text[], %(uid)s::text[], %(tg_id)s::bigint[], %(eid)s::text[],
-        %(value)s::numeric[], %(currency)s::text[], %(occurred_at_ms)s::bigint[],
-        %(received_at)s::timestamptz[], %(source)s::text[], %(flags)s::text[], %(dedup_key)s::text[]
-    ) AS t(space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source, flags,
-           dedup_key)
+    SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb) AS t(
+        space_id bigint, event text, uid text, tg_id bigint, eid text, value numeric, currency text,
+        occurred_at_ms bigint, received_at timestamptz, source text, flags text, dedup_key text)
 ), ins AS (
     INSERT INTO events (space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms,
                         received_at, source, flags, dedup_key)
@@ -103,17 +100,16 @@ def record_events(conn: psycopg.Connection, items: list[InboxItem]) -> list[tupl
     On a duplicate (already stored, or repeated within the batch) the id of the event recorded
     first is returned.
     """
-    columns: dict[str, list] = {name: [] for name in (
-        "space_id", "event", "uid", "tg_id", "eid", "value", "currency", "occurred_at_ms", "received_at",
-        "source", "flags", "dedup_key")}
-    for item in items:
-        e = item.event
-        for name, value in (("space_id", item.space_id), ("event", e.event), ("uid", item.uid),
-                            ("tg_id", e.tg_id), ("eid", e.eid), ("value", e.value), ("currency", e.currency),
-                            ("occurred_at_ms", e.occurred_at_ms), ("received_at", item.received_at),
-                            ("source", item.source), ("flags", ",".join(e.flags)), ("dedup_key", e.dedup_key)):
-            columns[name].append(value)
-    inserted = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(_RECORD_EVENTS, columns)}
+    # One JSON parameter for the whole batch: json.dumps runs in C, where a dozen array
+    # parameters would be dumped element by element in Python.
+    batch = json.dumps([{
+        "space_id": item.space_id, "event": item.event.event, "uid": item.uid, "tg_id": item.event.tg_id,
+        "eid": item.event.eid, "value": None if item.event.value is None else str(item.event.value),
+        "currency": item.event.currency, "occurred_at_ms": item.event.occurred_at_ms,
+        "received_at": item.received_at.isoformat(), "source": item.source, "flags": ",".join(item.event.flags),
+        "dedup_key": item.event.dedup_key,
+    } for item in items], separators=(",", ":"))
+    inserted = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(_RECORD_EVENTS, {"batch": batch})}
     results: list[tuple[bool, int] | None] = []
     claimed: set[tuple[int, str]] = set()
     missing: list[tuple[int, str]] = []
