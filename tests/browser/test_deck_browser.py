@@ -80,6 +80,27 @@ def test_it_shows_a_posted_event_live_and_moves_the_funnel(page, live_server, sp
     screenshot(page, "deck")
 
 
+def test_a_browser_without_websockets_gets_the_live_feed_over_sse(browser, app, live_server, space):
+    make_user(app, "alice@example.com", [(space, "viewer")])
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.add_init_script("delete window.WebSocket;")
+    tab = context.new_page()
+    try:
+        tab.goto(live_server.url + "/login")
+        tab.fill("input[name=email]", "alice@example.com")
+        tab.fill("input[name=password]", PASSWORD)
+        tab.click("#login button[type=submit]")
+        tab.wait_for_url(f"**/spaces/{space['slug']}/")
+        assert tab.evaluate("typeof window.WebSocket") == "undefined"
+        expect(tab.locator("#feed[sse-connect]")).to_have_count(1)
+        expect(tab.locator("body.live")).to_have_count(1, timeout=5000)
+        inbox_id = post_event(live_server, space, event="contact", uid="sse-viewer")
+        expect(tab.locator(f"#ev-{inbox_id}")).to_be_visible(timeout=2000)
+        expect(tab.locator("#funnel-contact .count")).to_have_text("1", timeout=5000)
+    finally:
+        context.close()
+
+
 def test_it_changes_the_numbers_with_the_date_filter(page, live_server, space):
     post_event(live_server, space, event="contact", uid="today-1")
     page.reload()
