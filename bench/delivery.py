@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -247,6 +248,7 @@ def main() -> int:
         sink.kill()
         redis.stop()
         services.stop_postgres(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
