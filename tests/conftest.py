@@ -207,7 +207,7 @@ class LiveServer:
         web = next(line.split(":", 1)[1].strip() for line in procfile.splitlines() if line.startswith("web:"))
         args = web.split()
         args[0] = str(VENV_BIN / args[0])
-        self.log = open(tempfile.mktemp(prefix="xt-gunicorn-", suffix=".log"), "w+")
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="xt-gunicorn-", suffix=".log")
         self.process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         deadline = time.monotonic() + 30
