@@ -1,5 +1,4 @@
 """Operator commands: `flask --app wsgi <group> <command>`; `--json` prints one JSON object for scripts."""
-import json
 import secrets
 import sys
 from datetime import timedelta
@@ -13,26 +12,9 @@ from app.dashboard import cli as deck_cli
 from app.delivery import cli as delivery_cli
 from app.lib import clock, passwords
 from app.link import cli as link_cli
+from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space import store as space_store
-
-
-def _emit(as_json: bool, payload: dict, text: str) -> None:
-    click.echo(json.dumps(payload, default=str) if as_json else text)
-
-
-def _fail(as_json: bool, message: str, code: int = 1):
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _space_or_fail(conn, slug: str, as_json: bool) -> dict:
-    try:
-        return space_store.get_space_by_slug(conn, slug)
-    except space_store.NotFound:
-        _fail(as_json, f"no space with slug {slug!r} (see `flask --app wsgi space list`)")
+from app.space.cli import space_or_fail as _space_or_fail
 
 
 def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dict[str, str]:

@@ -1,5 +1,4 @@
 """`flask --app wsgi destination …` and `flask --app wsgi delivery …` (docs/destinations.md, docs/delivery.md)."""
-import json
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -12,30 +11,16 @@ from app.delivery import configure, manual, store
 from app.delivery.destinations import DestinationError
 from app.ingress.parse import CANONICAL_EVENTS
 from app.lib import clock
-from app.space import store as space_store
+from app.lib.cli_output import emit as _emit, fail as _fail
+from app.space.cli import space_or_fail
 from app.space.store import NotFound
 
 _RELATIVE = re.compile(r"(\d{1,5})([mhd])")
 
 
-def _emit(as_json: bool, payload: dict, text: str) -> None:
-    click.echo(json.dumps(payload, default=str) if as_json else text)
-
-
-def _fail(as_json: bool, message: str):
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
 def _space_id(slug: str, as_json: bool) -> int:
-    try:
-        with db.connection() as conn:
-            return space_store.get_space_by_slug(conn, slug)["id"]
-    except NotFound:
-        _fail(as_json, f"no space with slug {slug!r} (see `flask --app wsgi space list`)")
+    with db.connection() as conn:
+        return space_or_fail(conn, slug, as_json)["id"]
 
 
 def parse_moment(raw: str) -> datetime:
@@ -170,18 +155,21 @@ def register(app: Flask) -> None:
         _emit(as_json, {"ok": True, "destination": configure.public(row), "signing_secret": secret},
               f"signing secret: {secret}\nIt is shown once; store it now.")
 
+    def set_paused(space: str, destination_id: int, as_json: bool, change) -> None:
+        space_id = _space_id(space, as_json)
+        try:
+            row = change(space_id, destination_id)
+        except NotFound as exc:
+            _fail(as_json, str(exc))
+        _emit(as_json, {"ok": True, "destination": configure.public(row)}, _describe(row))
+
     @destination_group.command("pause")
     @click.argument("space")
     @click.argument("destination_id", type=int)
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def pause_command(space, destination_id, as_json):
         """Hold a destination's deliveries until it is resumed."""
-        space_id = _space_id(space, as_json)
-        try:
-            row = configure.pause(space_id, destination_id)
-        except NotFound as exc:
-            _fail(as_json, str(exc))
-        _emit(as_json, {"ok": True, "destination": configure.public(row)}, _describe(row))
+        set_paused(space, destination_id, as_json, configure.pause)
 
     @destination_group.command("resume")
     @click.argument("space")
@@ -189,12 +177,7 @@ def register(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def resume_command(space, destination_id, as_json):
         """Resume a paused destination; what it held is delivered now."""
-        space_id = _space_id(space, as_json)
-        try:
-            row = configure.resume(space_id, destination_id)
-        except NotFound as exc:
-            _fail(as_json, str(exc))
-        _emit(as_json, {"ok": True, "destination": configure.public(row)}, _describe(row))
+        set_paused(space, destination_id, as_json, configure.resume)
 
     @app.cli.group("delivery")
     def delivery_group():

@@ -22,7 +22,7 @@ VALUE_QUANTUM = Decimal("0.000001")
 TG_ID_MAX = 2**63 - 1
 _VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# A partner's placeholder left unexpanded: {trader_id}, [txid], %TXID%. As an eid it would make
+# A partner's macro left unexpanded: {trader_id}, [txid], %TXID%. As an eid it would make
 # every later postback a "duplicate" of the first one and silently drop them.
 _MACRO_RE = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|%[A-Za-z_][A-Za-z0-9_]*%")
 # Epoch ms below this are almost surely epoch seconds sent by mistake (year 1973 in ms).

@@ -1,5 +1,4 @@
 """`flask --app wsgi link …` and `flask --app wsgi domain …`: links and custom landing domains for scripts."""
-import json
 
 import click
 from flask import Flask, current_app
@@ -8,26 +7,8 @@ from app import db
 from app.lib import clock
 from app.link import domains, store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, LinkError, check_hostname, parse_link, reserved_slugs
-from app.space import store as space_store
-
-
-def _emit(as_json: bool, payload: dict, text: str) -> None:
-    click.echo(json.dumps(payload, default=str) if as_json else text)
-
-
-def _fail(as_json: bool, message: str) -> None:
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": message}))
-    else:
-        click.echo(f"error: {message}", err=True)
-    raise SystemExit(1)
-
-
-def _space(conn, slug: str, as_json: bool) -> dict:
-    try:
-        return space_store.get_space_by_slug(conn, slug)
-    except space_store.NotFound:
-        _fail(as_json, f"no space with slug {slug!r} (see `flask --app wsgi space list`)")
+from app.lib.cli_output import emit as _emit, fail as _fail
+from app.space.cli import space_or_fail as _space
 
 
 def landing_urls(link: dict, verified_hosts: list[str]) -> dict:

@@ -157,7 +157,7 @@ def test_traversal_and_odd_names_are_a_404_that_reads_no_file(client, path):
 
 
 def test_raw_html_is_never_passed_through(client):
-    # docs/api.md shows `<secret>` placeholders in code and text: they must arrive escaped.
+    # docs/api.md shows `<secret>` in code and text: it must arrive escaped, not as a tag.
     body = client.get("/docs/api").get_data(as_text=True)
     assert "&lt;secret&gt;" in body and "<secret>" not in body
 
