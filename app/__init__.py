@@ -55,6 +55,12 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     from app.docs.views import bp as docs_bp
     app.register_blueprint(docs_bp)
 
+    from app.setup import destinations, domains, keys, links, members, received, spaces
+    for module in (spaces, members, links, domains, keys, destinations, received):
+        app.register_blueprint(module.bp)
+    from app.web.store import ROLE_RANK
+    app.jinja_env.globals["role_at_least"] = lambda role, needed: ROLE_RANK[role] >= ROLE_RANK[needed]
+
     # Keep the landing last: its /<slug> must never shadow another blueprint's route.
     from app.landing.views import bp as landing_bp
     app.register_blueprint(landing_bp)

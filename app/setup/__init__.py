@@ -1,0 +1,1 @@
+"""The setup screens under /spaces/<space>/: links, keys, destinations, domains, members, settings."""
