@@ -58,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     from app.setup import destinations, domains, keys, links, members, received, spaces
     for module in (spaces, members, links, domains, keys, destinations, received):
         app.register_blueprint(module.bp)
+    app.register_blueprint(members.invite_bp)
     from app.web.store import ROLE_RANK
     app.jinja_env.globals["role_at_least"] = lambda role, needed: ROLE_RANK[role] >= ROLE_RANK[needed]
 
