@@ -13,7 +13,7 @@ from app.delivery import credentials, store
 from app.delivery.wake import wake
 from app.delivery.destinations import DestinationError, capi, postback, webhook
 from app.ingress.parse import CANONICAL_EVENTS
-from app.lib import clock
+from app.lib import clock, ssrf
 
 KINDS = {"capi": capi, "webhook": webhook, "postback": postback}
 MAX_EVENT_NAME = 100
@@ -27,15 +27,17 @@ def check_event_map(raw: Any, kind: str) -> dict[str, str]:
     if raw is None:
         return dict(KINDS[kind].DEFAULT_EVENT_MAP)
     if not isinstance(raw, dict):
-        raise DestinationError("event map must be an object of canonical event → name")
+        raise DestinationError("event map must be an object of canonical event → name", field="event_map")
     result = {}
     for event, name in raw.items():
         if event not in CANONICAL_EVENTS:
-            raise DestinationError(f"{str(event)[:40]!r} is not a canonical event ({', '.join(CANONICAL_EVENTS)})")
+            raise DestinationError(f"{str(event)[:40]!r} is not a canonical event ({', '.join(CANONICAL_EVENTS)})",
+                                   field="event_map")
         if name is None or name == "" or name == "off":
             continue
         if not isinstance(name, str) or len(name) > MAX_EVENT_NAME or not name.strip() or not name.isprintable():
-            raise DestinationError(f"the name for {event} must be 1-{MAX_EVENT_NAME} printable characters, or off")
+            raise DestinationError(f"the name for {event} must be 1-{MAX_EVENT_NAME} printable characters, or off",
+                                   field=f"event_map.{event}")
         result[event] = name.strip()
     return result
 
@@ -47,20 +49,53 @@ def _default_name(kind: str, config: dict) -> str:
     return f"{kind} {httpx.URL(url).host}"[:200]
 
 
+def _check_name(name: str | None) -> None:
+    if name is not None and (not name.strip() or len(name.strip()) > 200):
+        raise DestinationError("name must be 1-200 characters", field="name")
+
+
+def target_field(kind: str) -> str | None:
+    """The setting holding the URL a destination of `kind` calls (None for CAPI: Meta's Graph API)."""
+    return {"webhook": "url", "postback": "url_template"}.get(kind)
+
+
+def check_address(kind: str, config: dict) -> None:
+    """Refuse, when saving, a URL whose host already is or resolves to a non-public address.
+
+    The worker checks again on every request (DNS may change); this only spares an operator a
+    destination that could never be reached. Unless ALLOW_PRIVATE_DESTINATIONS; a host that
+    does not resolve (yet) is let through.
+    """
+    field = target_field(kind)
+    if field is None or current_app.config["ALLOW_PRIVATE_DESTINATIONS"]:
+        return
+    url = httpx.URL(config[field])
+    if "{" in url.host:
+        return
+    try:
+        ssrf.resolve_public(url.host, url.port or (443 if url.scheme == "https" else 80))
+    except ssrf.BlockedAddress as exc:
+        raise DestinationError(str(exc), field=field) from None
+    except httpx.ConnectError:
+        return
+
+
 def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name: str | None = None,
-                       event_map: dict | None = None) -> tuple[dict, str | None]:
+                       event_map: dict | None = None, check_host: bool = False) -> tuple[dict, str | None]:
     """Validate and save a destination; return (its row, the webhook secret shown this once or None).
 
-    Raises DestinationError with a message naming the bad field.
+    Raises DestinationError with a message naming the bad field. `check_host` also refuses a URL
+    whose host resolves to a private address now (check_address).
     """
     if kind not in KINDS:
-        raise DestinationError(f"kind must be one of {', '.join(KINDS)}")
+        raise DestinationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if kind == "capi":
         fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
     config, secret = KINDS[kind].check_config(fields)
     mapping = check_event_map(event_map, kind)
-    if name is not None and (not name.strip() or len(name.strip()) > 200):
-        raise DestinationError("name must be 1-200 characters")
+    _check_name(name)
+    if check_host:
+        check_address(kind, config)
     app = current_app._get_current_object()
     with db.transaction() as conn:
         row = store.create_destination(
@@ -68,6 +103,32 @@ def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name
             secret=credentials.seal_secret(app, space_id, kind, secret) if secret else None,
             secret_hint=credentials.hint(secret) if secret else None, event_map=mapping, now=clock.now())
     return row, secret if kind == "webhook" else None
+
+
+def update_destination(space_id: int, destination_id: int, fields: dict[str, Any], *, name: str | None,
+                       event_map: dict | None, check_host: bool = False) -> dict:
+    """Change a destination's name, settings and event map (validated like create_destination).
+
+    The kind never changes. A CAPI access token is replaced only when `fields` carries one (an
+    empty one keeps the stored token); a webhook's signing secret changes only by rotation.
+    Deliveries already queued are sent with the new settings. NotFound when not the space's.
+    """
+    with db.connection() as conn:
+        kind = store.get_destination(conn, space_id, destination_id)["kind"]
+    if kind == "capi":
+        fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
+    config = KINDS[kind].check_settings(fields)
+    token = capi.check_token(fields.get("access_token")) if kind == "capi" and fields.get("access_token") else None
+    mapping = check_event_map(event_map, kind)
+    _check_name(name)
+    if check_host:
+        check_address(kind, config)
+    app = current_app._get_current_object()
+    with db.transaction() as conn:
+        return store.update_destination(
+            conn, space_id, destination_id, name=(name or "").strip() or _default_name(kind, config), config=config,
+            secret=credentials.seal_secret(app, space_id, kind, token) if token else None,
+            secret_hint=credentials.hint(token) if token else None, event_map=mapping)
 
 
 def set_event_map(space_id: int, destination_id: int, event_map: dict) -> dict:

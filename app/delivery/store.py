@@ -370,3 +370,18 @@ def replay_since(conn: psycopg.Connection, space_id: int, destination_id: int, s
         " ON CONFLICT (space_id, event_id, destination_id) DO NOTHING",
         {"space_id": space_id, "destination_id": destination_id, "since": since, "now": now},
     ).rowcount
+
+
+def update_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, name: str, config: dict,
+                        secret: bytes | None, secret_hint: str | None, event_map: dict) -> dict:
+    """Write a destination's edited columns; a NULL secret keeps the stored one."""
+    row = conn.execute(
+        "UPDATE destinations SET name = %(name)s, config = %(config)s, event_map = %(map)s,"
+        " secret = coalesce(%(secret)s, secret), secret_hint = coalesce(%(hint)s, secret_hint)"
+        f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id, "name": name, "config": Jsonb(config), "map": Jsonb(event_map),
+         "secret": secret, "hint": secret_hint},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    return row

@@ -2,6 +2,7 @@
 
 - `KIND`, `DEFAULT_EVENT_MAP`, `BATCH_SIZE` (events per request);
 - `check_config(fields) -> (config, secret | None)` for a new destination (DestinationError);
+- `check_settings(fields) -> config`, the same checks without the secret (editing keeps it);
 - `send(client, destination, deliveries, now) -> Sent`, raising DeliveryError marked permanent or
   retryable; only retryable errors are scheduled again.
 
@@ -20,7 +21,15 @@ EXCERPT_BYTES = 2048
 
 
 class DestinationError(ValueError):
-    """A destination's settings are invalid; the message says which and why."""
+    """A destination's settings are invalid; the message says which and why.
+
+    `field` names the setting at fault (pixel_id, url, url_template, name, event_map.deposit …)
+    so a form can put the message beside it; None when no single setting is.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -130,16 +139,17 @@ def format_value(value: Decimal | None) -> str | None:
 def check_http_url(raw: Any, name: str = "url") -> str:
     """An absolute http(s) URL with a host, at most 2,048 characters."""
     if not isinstance(raw, str) or not raw.strip():
-        raise DestinationError(f"{name} is required: an http:// or https:// URL")
+        raise DestinationError(f"{name} is required: an http:// or https:// URL", field=name)
     url = raw.strip()
     if len(url) > 2048:
-        raise DestinationError(f"{name} must be at most 2048 characters")
+        raise DestinationError(f"{name} must be at most 2048 characters", field=name)
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError):
-        raise DestinationError(f"{name} {url[:100]!r} is not a valid URL") from None
+        raise DestinationError(f"{name} {url[:100]!r} is not a valid URL", field=name) from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DestinationError(f"{name} {url[:100]!r} must start with http:// or https:// and name a host")
+        raise DestinationError(f"{name} {url[:100]!r} must start with http:// or https:// and name a host",
+                               field=name)
     return url
 
 

@@ -34,21 +34,36 @@ _TEST_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _VERSION_RE = re.compile(r"v\d{1,2}\.\d")
 
 
+def check_settings(fields: dict[str, Any]) -> dict:
+    """The pixel id, Graph API version and optional test_event_code (everything but the token)."""
+    pixel_id = str(fields.get("pixel_id") or "").strip()
+    if not _PIXEL_RE.fullmatch(pixel_id):
+        raise DestinationError("pixel_id is required: the dataset (pixel) id, digits only", field="pixel_id")
+    version = fields.get("graph_version") or ""
+    if not _VERSION_RE.fullmatch(version):
+        raise DestinationError("graph_version must look like v23.0", field="graph_version")
+    test_code = (fields.get("test_event_code") or "").strip() or None
+    if test_code is not None and not _TEST_CODE_RE.fullmatch(test_code):
+        raise DestinationError("test_event_code must be 1-64 letters, digits, _ or -", field="test_event_code")
+    return {"pixel_id": pixel_id, "graph_version": version, "test_event_code": test_code}
+
+
+def check_token(raw: Any) -> str:
+    """The Conversions API access token: required, at most 1,000 characters, no whitespace."""
+    token = (raw or "").strip() if isinstance(raw, str) or raw is None else ""
+    if not token or len(token) > 1000 or any(ch.isspace() for ch in token):
+        raise DestinationError("access_token is required: the Conversions API access token, without spaces",
+                               field="access_token")
+    return token
+
+
 def check_config(fields: dict[str, Any]) -> tuple[dict, str]:
     """The pixel id, Graph API version and optional test_event_code, and the access token (the secret)."""
     pixel_id = str(fields.get("pixel_id") or "").strip()
     if not _PIXEL_RE.fullmatch(pixel_id):
-        raise DestinationError("pixel_id is required: the dataset (pixel) id, digits only")
-    token = (fields.get("access_token") or "").strip()
-    if not token or len(token) > 1000 or any(ch.isspace() for ch in token):
-        raise DestinationError("access_token is required: the Conversions API access token, without spaces")
-    version = fields.get("graph_version") or ""
-    if not _VERSION_RE.fullmatch(version):
-        raise DestinationError("graph_version must look like v23.0")
-    test_code = (fields.get("test_event_code") or "").strip() or None
-    if test_code is not None and not _TEST_CODE_RE.fullmatch(test_code):
-        raise DestinationError("test_event_code must be 1-64 letters, digits, _ or -")
-    return {"pixel_id": pixel_id, "graph_version": version, "test_event_code": test_code}, token
+        raise DestinationError("pixel_id is required: the dataset (pixel) id, digits only", field="pixel_id")
+    token = check_token(fields.get("access_token"))
+    return check_settings(fields), token
 
 
 def refuse(delivery: dict, now: datetime) -> str | None:

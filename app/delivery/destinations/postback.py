@@ -48,26 +48,55 @@ MACROS: dict[str, Callable[[dict, dict], Any]] = {
 }
 
 
+# What each macro stands for, as docs/postback-macros.md tables it (shown beside the template field).
+MACRO_DESCRIPTIONS: dict[str, str] = {
+    "uid": "the click uid",
+    "event": "the canonical event: contact, subscribed, registration, deposit",
+    "event_name": "the name from this destination's event map",
+    "value": "the amount, a decimal without trailing zeros (25.5)",
+    "currency": "ISO 4217 code (USD when none was sent)",
+    "eid": "your external id",
+    "event_id": "xt-<inbox id>-<destination id>, the same on every retry",
+    "inbox_id": "XTRACKER's id of the event",
+    "occurred_at": "when the event happened, epoch seconds",
+    "occurred_at_ms": "when the event happened, epoch milliseconds",
+    "tg_id": "the Telegram user id",
+    "link_slug": "the slug of the link the journey's click came through",
+    "fbclid": "the click's fbclid, byte for byte",
+    "campaign_name": "the click's campaign name",
+    "utm_source": "the click's utm_source",
+    "utm_medium": "the click's utm_medium",
+    "utm_campaign": "the click's utm_campaign",
+    "utm_content": "the click's utm_content",
+    "utm_term": "the click's utm_term",
+    "country": "the click's two-letter country code",
+}
+
+
 def check_template(raw: Any) -> str:
     """An http(s) URL template whose every {macro} is known."""
     template = check_http_url(raw, "url_template")
     unknown = [name for name in MACRO_RE.findall(template) if name not in MACROS]
     if unknown:
         raise DestinationError(f"unknown macro {{{unknown[0][:40]}}} in url_template; known macros: "
-                               + ", ".join("{" + name + "}" for name in MACROS))
+                               + ", ".join("{" + name + "}" for name in MACROS), field="url_template")
     return template
 
 
-def check_config(fields: dict[str, Any]) -> tuple[dict, None]:
+def check_settings(fields: dict[str, Any]) -> dict:
     """The postback's template, method (GET/POST) and expected status (None: any 2xx)."""
     method = (fields.get("method") or "GET").upper()
     if method not in METHODS:
-        raise DestinationError("method must be GET or POST")
+        raise DestinationError("method must be GET or POST", field="method")
     expect = fields.get("expect_status")
     if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int) or not 100 <= expect <= 599):
-        raise DestinationError("expect_status must be an HTTP status between 100 and 599")
-    return {"url_template": check_template(fields.get("url_template")), "method": method,
-            "expect_status": expect}, None
+        raise DestinationError("expect_status must be an HTTP status between 100 and 599", field="expect_status")
+    return {"url_template": check_template(fields.get("url_template")), "method": method, "expect_status": expect}
+
+
+def check_config(fields: dict[str, Any]) -> tuple[dict, None]:
+    """The postback's settings; a postback has no secret."""
+    return check_settings(fields), None
 
 
 def expand(template: str, delivery: dict, event_map: dict) -> str:

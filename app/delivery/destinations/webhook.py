@@ -32,9 +32,14 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def check_settings(fields: dict[str, Any]) -> dict:
+    """The webhook's settings: its URL."""
+    return {"url": check_http_url(fields.get("url"))}
+
+
 def check_config(fields: dict[str, Any]) -> tuple[dict, str]:
     """The webhook's settings (its URL) and a freshly generated signing secret."""
-    return {"url": check_http_url(fields.get("url"))}, new_secret()
+    return check_settings(fields), new_secret()
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
