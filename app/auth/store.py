@@ -33,6 +33,16 @@ def rotate_key(conn: psycopg.Connection, space_id: int, kind: str, now: datetime
     return create_key(conn, space_id, kind, now)
 
 
+def lock_live_key(conn: psycopg.Connection, space_id: int, kind: str) -> dict | None:
+    """The space's live (not rotated-out) secret of `kind` as a hint, locked until the transaction ends; or None."""
+    return conn.execute(
+        "SELECT hint, created_at FROM api_keys"
+        " WHERE space_id = %(space_id)s AND kind = %(kind)s AND expires_at IS NULL"
+        " ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+        {"space_id": space_id, "kind": kind},
+    ).fetchone()
+
+
 def find_key(conn: psycopg.Connection, secret: str) -> dict | None:
     """The key row whose digest matches `secret` (expired or not), or None."""
     return conn.execute(
