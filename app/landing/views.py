@@ -62,6 +62,11 @@ class TtlCache:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + self.ttl, value)
 
+    def forget(self, key: Any) -> None:
+        """Drop `key`, so the next lookup asks the database."""
+        with self._lock:
+            self._entries.pop(key, None)
+
 
 class Landing:
     """Per-app landing state: host sets, proxy trust, caches, the cookie key and the GeoIP database."""
@@ -164,6 +169,16 @@ def _find_link(slug: str, space_id: int | None) -> dict | None:
         link = link_store.find_landing_link(conn, slug, space_id)
     state.links.put(key, _NEGATIVE if link is None else link)
     return link
+
+
+def forget_link(link: dict) -> None:
+    """Make this process look `link` up afresh on its next landing (after an edit, archive or restore).
+
+    Other web processes see the change once their cached copy expires (LINK_CACHE_SECONDS).
+    """
+    state = _landing()
+    state.links.forget((link["slug"], None))
+    state.links.forget((link["slug"], link["space_id"]))
 
 
 def _cookie_signature(link: dict, uid: str, issued_ms: int) -> str:

@@ -6,26 +6,18 @@ from flask import Flask, current_app
 from app import db
 from app.lib import clock
 from app.link import domains, store
-from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, LinkError, check_hostname, parse_link, reserved_slugs
+from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, LinkError, parse_link, reserved_slugs
+from app.link.urls import landing_urls, verified_hosts as _verified_hosts
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space.cli import space_or_fail as _space
-
-
-def landing_urls(link: dict, verified_hosts: list[str]) -> dict:
-    """The link's landing URL on the tracker (PUBLIC_URL) and on each verified custom domain (https)."""
-    return {"landing_url": f"{current_app.config['PUBLIC_URL']}/{link['slug']}",
-            "domain_urls": [f"https://{host}/{link['slug']}" for host in verified_hosts]}
 
 
 def _link_json(link: dict, verified_hosts: list[str]) -> dict:
     return {"slug": link["slug"], "name": link["name"], "kind": link["kind"], "target": link["target"],
             "mode": link["mode"], "emit_contact": link["emit_contact"],
             "campaign_defaults": link["campaign_defaults"], **landing_urls(link, verified_hosts),
-            "created_at": link["created_at"].isoformat()}
-
-
-def _verified_hosts(conn, space_id: int) -> list[str]:
-    return [d["hostname"] for d in store.list_domains(conn, space_id) if d["verified_at"] is not None]
+            "created_at": link["created_at"].isoformat(),
+            "archived_at": link["archived_at"].isoformat() if link["archived_at"] else None}
 
 
 def _domain_json(row: dict) -> dict:
@@ -84,7 +76,7 @@ def register(app: Flask) -> None:
     @click.argument("space")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def list_links_command(space, as_json):
-        """List the space's links, newest first, with their landing URLs."""
+        """List the space's links (archived ones too), newest first, with their landing URLs."""
         with db.connection() as conn:
             row = _space(conn, space, as_json)
             links = store.list_links(conn, row["id"])
@@ -92,6 +84,33 @@ def register(app: Flask) -> None:
         rows = [_link_json(link, hosts) for link in links]
         _emit(as_json, {"ok": True, "space": row["slug"], "links": rows},
               "\n".join(f"{r['slug']}\t{r['kind']}\t{r['target']}\t{r['landing_url']}" for r in rows) or "no links")
+
+    def set_archived(space: str, slug: str, archived: bool, as_json: bool) -> None:
+        with db.transaction() as conn:
+            row = _space(conn, space, as_json)
+            try:
+                link = store.set_link_archived(conn, row["id"], slug, archived, clock.now())
+            except store.NotFound:
+                _fail(as_json, f"{slug} is not a link of {row['slug']}")
+            hosts = _verified_hosts(conn, row["id"])
+        _emit(as_json, {"ok": True, "space": row["slug"], **_link_json(link, hosts)},
+              f"link {slug} " + ("archived: its landing answers 404" if archived else "restored: its landing answers"))
+
+    @link_group.command("archive")
+    @click.argument("space")
+    @click.argument("slug")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def archive_link_command(space, slug, as_json):
+        """Stop a link's landing (404, no click); its clicks stay and its slug stays taken."""
+        set_archived(space, slug, True, as_json)
+
+    @link_group.command("restore")
+    @click.argument("space")
+    @click.argument("slug")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def restore_link_command(space, slug, as_json):
+        """Serve an archived link's landing again."""
+        set_archived(space, slug, False, as_json)
 
     @app.cli.group("domain")
     def domain_group():
@@ -103,15 +122,13 @@ def register(app: Flask) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def add_domain_command(space, hostname, as_json):
         """Add a landing hostname and print the CNAME record to create for it."""
-        try:
-            hostname = check_hostname(hostname)
-        except LinkError as exc:
-            _fail(as_json, str(exc))
         target = domains.cname_target()
-        if hostname == target or hostname in current_app.extensions["xt_landing"].tracker_hosts:
-            _fail(as_json, f"{hostname} is the tracker's own host; add the customer's hostname instead")
         with db.transaction() as conn:
             row = _space(conn, space, as_json)
+            try:
+                hostname = domains.check_new_hostname(conn, row["id"], hostname)
+            except LinkError as exc:
+                _fail(as_json, str(exc))
             domain = store.create_domain(conn, row["id"], hostname, clock.now())
         payload = {"ok": True, "space": row["slug"], **_domain_json(domain)}
         _emit(as_json, payload, f"{hostname} added. Create this DNS record, then run `domain verify`:\n"

@@ -7,12 +7,26 @@ from app import db
 from app.lib import clock
 from app.lib.dns import Resolver, SystemResolver, points_at
 from app.link import store
+from app.link.parse import LinkError, check_hostname
 
 
 def cname_target() -> str:
     """The hostname customers CNAME their landing domains to: CNAME_TARGET, else PUBLIC_URL's host."""
     config = current_app.config
     return config["CNAME_TARGET"] or (urlsplit(config["PUBLIC_URL"]).hostname or "").lower()
+
+
+def check_new_hostname(conn, space_id: int, raw) -> str:
+    """A hostname the space may add: well-formed, not the tracker's own, not verified by another space.
+
+    Raises LinkError with the reason; another space's claim is reported without naming the space.
+    """
+    hostname = check_hostname(raw)
+    if hostname == cname_target() or hostname in current_app.extensions["xt_landing"].tracker_hosts:
+        raise LinkError(f"{hostname} is the tracker's own host; add the customer's hostname instead")
+    if store.hostname_verified_elsewhere(conn, space_id, hostname):
+        raise LinkError(f"{hostname} is already verified by another space")
+    return hostname
 
 
 def resolver() -> Resolver:

@@ -142,15 +142,52 @@ def check_campaign_defaults(raw: Any) -> dict[str, str]:
 
 
 def parse_link(fields: dict, reserved: frozenset[str]) -> LinkIn:
-    """Check every field of a new link, the most fundamental first (slug, kind, target, …)."""
-    slug = check_slug(fields.get("slug"), reserved)
-    kind, target = check_target(fields.get("kind"), fields.get("target"))
+    """Check every field of a new link; LinkError names the most fundamental problem (slug, kind, target, …)."""
+    link, errors = parse_link_fields(fields, reserved)
+    if errors:
+        raise LinkError(next(iter(errors.values())))
+    return link
+
+
+def parse_link_fields(fields: dict, reserved: frozenset[str]) -> tuple[LinkIn | None, dict[str, str]]:
+    """Check every field of a link and collect one reason per failing field (forms show them all).
+
+    Returns (the link, {}) or (None, {field: reason}); the errors are in the order parse_link
+    reports them: slug, kind, target, emit_contact, name, mode, then each campaign default
+    under its own field name.
+    """
+    errors: dict[str, str] = {}
+
+    def attempt(name: str, check, *args):
+        try:
+            return check(*args)
+        except LinkError as exc:
+            errors[name] = str(exc)
+            return None
+
+    slug = attempt("slug", check_slug, fields.get("slug"), reserved)
+    kind, target = fields.get("kind"), None
+    if kind not in KINDS:
+        errors["kind"] = f"kind must be one of {', '.join(KINDS)}"
+    else:
+        checked = attempt("target", check_target, kind, fields.get("target"))
+        target = checked[1] if checked else None
     emit_contact = fields.get("emit_contact", True)
     if not isinstance(emit_contact, bool):
-        raise LinkError("emit_contact must be true or false")
-    return LinkIn(slug=slug, name=check_name(fields.get("name"), slug), kind=kind, target=target,
-                  mode=check_mode(fields.get("mode")), emit_contact=emit_contact,
-                  campaign_defaults=check_campaign_defaults(fields.get("campaign_defaults")))
+        errors["emit_contact"] = "emit_contact must be true or false"
+    name = attempt("name", check_name, fields.get("name"), slug or "")
+    mode = attempt("mode", check_mode, fields.get("mode"))
+    raw_defaults = fields.get("campaign_defaults")
+    defaults: dict[str, str] = {}
+    if raw_defaults is not None and not isinstance(raw_defaults, dict):
+        errors["campaign_defaults"] = "campaign defaults must be an object"
+    else:
+        for field_name, value in (raw_defaults or {}).items():
+            defaults.update(attempt(str(field_name), check_campaign_defaults, {field_name: value}) or {})
+    if errors:
+        return None, errors
+    return LinkIn(slug=slug, name=name, kind=kind, target=target, mode=mode, emit_contact=emit_contact,
+                  campaign_defaults=defaults), {}
 
 
 def destination(kind: str, target: str, uid: str | None) -> str:

@@ -1,12 +1,13 @@
 """SQL for links, custom landing domains and the landing's lookups."""
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from app.link.parse import LinkIn
 
-LINK_COLUMNS = "space_id, id, slug, name, kind, target, mode, emit_contact, campaign_defaults, created_at, updated_at"
+LINK_COLUMNS = ("space_id, id, slug, name, kind, target, mode, emit_contact, campaign_defaults, created_at, updated_at,"
+                " archived_at")
 DOMAIN_COLUMNS = "space_id, hostname, created_at, verified_at, checked_at, check_note"
 MAX_LIST = 1000
 
@@ -16,7 +17,7 @@ class NotFound(LookupError):
 
 
 class SlugTaken(ValueError):
-    """Another link (in any space) already has this slug."""
+    """Another link (in any space, archived or not) already has this slug."""
 
 
 class HostnameTaken(ValueError):
@@ -39,12 +40,57 @@ def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: date
         raise SlugTaken(f"slug {link.slug!r} is already used by another link") from None
 
 
+def update_link(conn: psycopg.Connection, space_id: int, slug: str, link: LinkIn, now: datetime) -> dict:
+    """Rewrite every field of the space's link `slug` but the slug itself (running ads use it); NotFound if none."""
+    row = conn.execute(
+        "UPDATE links SET name = %(name)s, kind = %(kind)s, target = %(target)s, mode = %(mode)s,"
+        " emit_contact = %(emit_contact)s, campaign_defaults = %(defaults)s, updated_at = %(now)s"
+        " WHERE space_id = %(space_id)s AND slug = %(slug)s RETURNING " + LINK_COLUMNS,
+        {"space_id": space_id, "slug": slug, "name": link.name, "kind": link.kind, "target": link.target,
+         "mode": link.mode, "emit_contact": link.emit_contact, "defaults": Jsonb(link.campaign_defaults), "now": now},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no link {slug!r}")
+    return row
+
+
+def set_link_archived(conn: psycopg.Connection, space_id: int, slug: str, archived: bool, now: datetime) -> dict:
+    """Archive (keeping the first archive time) or restore the space's link `slug`; NotFound if none.
+
+    The row stays, so an archived link keeps its clicks and its slug stays taken.
+    """
+    row = conn.execute(
+        "UPDATE links SET archived_at = CASE WHEN %(archived)s THEN coalesce(archived_at, %(now)s) END,"
+        " updated_at = %(now)s WHERE space_id = %(space_id)s AND slug = %(slug)s RETURNING " + LINK_COLUMNS,
+        {"space_id": space_id, "slug": slug, "archived": archived, "now": now},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no link {slug!r}")
+    return row
+
+
 def list_links(conn: psycopg.Connection, space_id: int, limit: int = MAX_LIST) -> list[dict]:
-    """The space's links, newest first (at most MAX_LIST)."""
+    """The space's links, archived ones included, newest first (at most MAX_LIST)."""
     return conn.execute(
         "SELECT " + LINK_COLUMNS + " FROM links WHERE space_id = %(space_id)s ORDER BY id DESC LIMIT %(limit)s",
         {"space_id": space_id, "limit": max(1, min(limit, MAX_LIST))},
     ).fetchall()
+
+
+def count_clicks_by_link(conn: psycopg.Connection, space_id: int, slugs: list[str], first_day: date,
+                         last_day: date) -> dict[str, int]:
+    """Clicks per link slug over whole days of the space's time zone, from the folded day rollups.
+
+    One index range per slug (the rollup key leads with the link), so the cost follows the
+    number of links shown and days asked for, never the space's history.
+    """
+    rows = conn.execute(
+        "SELECT link_slug, sum(n) AS n FROM rollup_days"
+        " WHERE space_id = %(space_id)s AND link_slug = ANY(%(slugs)s) AND day BETWEEN %(first)s AND %(last)s"
+        "   AND kind = 'click' GROUP BY link_slug",
+        {"space_id": space_id, "slugs": slugs[:MAX_LIST], "first": first_day, "last": last_day},
+    ).fetchall()
+    return {row["link_slug"]: int(row["n"]) for row in rows}
 
 
 def find_link_by_slug(conn: psycopg.Connection, space_id: int, slug: str) -> dict | None:
@@ -56,10 +102,14 @@ def find_link_by_slug(conn: psycopg.Connection, space_id: int, slug: str) -> dic
 
 
 def find_landing_link(conn: psycopg.Connection, slug: str, space_id: int | None) -> dict | None:
-    """The link a landing serves at /<slug>: any space's on the tracker's hosts (space_id None), else that space's."""
+    """The live link a landing serves at /<slug>: any space's on the tracker's hosts (space_id None), else that space's.
+
+    Archived links are not served (None), exactly like unknown slugs.
+    """
     return conn.execute(
         "SELECT " + LINK_COLUMNS + " FROM links"
-        " WHERE slug = %(slug)s AND (%(space_id)s::bigint IS NULL OR space_id = %(space_id)s)",
+        " WHERE slug = %(slug)s AND (%(space_id)s::bigint IS NULL OR space_id = %(space_id)s)"
+        " AND archived_at IS NULL",
         {"slug": slug, "space_id": space_id},
     ).fetchone()
 
@@ -74,12 +124,26 @@ def create_domain(conn: psycopg.Connection, space_id: int, hostname: str, now: d
     return get_domain(conn, space_id, hostname)
 
 
-def get_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> dict:
-    """The space's domain row, or NotFound."""
-    row = conn.execute(
+def find_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> dict | None:
+    """The space's domain row, or None."""
+    return conn.execute(
         "SELECT " + DOMAIN_COLUMNS + " FROM domains WHERE space_id = %(space_id)s AND hostname = %(hostname)s",
         {"space_id": space_id, "hostname": hostname},
     ).fetchone()
+
+
+def hostname_verified_elsewhere(conn: psycopg.Connection, space_id: int, hostname: str) -> bool:
+    """Whether a space other than `space_id` has verified `hostname` (only yes or no: never which space)."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM domains WHERE hostname = %(hostname)s AND verified_at IS NOT NULL"
+        " AND space_id <> %(space_id)s) AS taken",
+        {"space_id": space_id, "hostname": hostname},
+    ).fetchone()["taken"]
+
+
+def get_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> dict:
+    """The space's domain row, or NotFound."""
+    row = find_domain(conn, space_id, hostname)
     if row is None:
         raise NotFound(f"no domain {hostname!r}")
     return row
