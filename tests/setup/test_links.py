@@ -303,6 +303,7 @@ def test_an_admin_creates_a_link_and_copies_its_landing_url_in_a_browser(browser
     expect(tab.locator("#fixed-slug")).to_contain_text(slug)
     tab.screenshot(path=str(ARTIFACTS / "setup-link-edit-1440.png"), full_page=True)
     tab.click("#save-link")
+    tab.once("dialog", lambda dialog: dialog.accept())
     tab.click(f"tr#link-{slug} form.archive button")
     expect(tab.locator(f"#archived-links tr#link-{slug} form.restore button")).to_be_visible()
     tab.screenshot(path=str(ARTIFACTS / "setup-links-archived-1440.png"), full_page=True)
