@@ -85,6 +85,9 @@ class _NoCookieSession(SessionInterface):
 
 def close_app(app: Flask) -> None:
     """Release the pool and the Redis client (gunicorn worker_exit, tests, CLI exit)."""
+    received_log = app.extensions.get("xt_received_log")
+    if received_log is not None:
+        received_log.flush(timeout=2)
     app.extensions["xt_publisher"].flush(timeout=2)
     app.extensions["xt_pool"].close()
     app.extensions["xt_redis"].close()

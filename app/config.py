@@ -188,6 +188,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANDING_BATCH_MAX", _int(1, 5000), "256", False, "Most landings one click writer commits together."),
     Setting("CLICK_ADDRESS_RETENTION_DAYS", _int(1, 3650), "90", False,
             "Days a click keeps its client IP and user agent (for ad-platform matching) before they are blanked."),
+    Setting("RECEIVED_LOG_DAYS", _int(1, 3650), "7", False,
+            "Days the received log keeps every ingress request of a space (the newest RECEIVED_LOG_MIN_ROWS"
+            " are kept even when older)."),
+    Setting("RECEIVED_LOG_MIN_ROWS", _int(0, 1_000_000), "1000", False,
+            "Newest received-log rows a space keeps whatever their age."),
+    Setting("RECEIVED_LOG_BUFFER", _int(10, 1_000_000), "10000", False,
+            "Captured requests a web process holds for the received log; when full, log rows (never events)"
+            " are dropped and counted."),
+    Setting("RECEIVED_TIME_WARN_MINUTES", _int(1, 525_600), "60", False,
+            "Minutes between an event's own time and its receipt beyond which the received log warns."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

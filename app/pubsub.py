@@ -15,6 +15,10 @@ import redis
 log = logging.getLogger(__name__)
 
 FEED_CHANNEL = "xt:space:{space_id}:feed"
+# Stored received-log rows on their way to listen mode (app/received/).
+RECEIVED_CHANNEL = "xt:space:{space_id}:received"
+# Set with a TTL by each open listen-mode stream of the space.
+LISTENING_KEY = "xt:space:{space_id}:received:listening"
 
 RETRY_AFTER_FAILURE_SECONDS = 1.0
 
@@ -27,6 +31,16 @@ def create_redis(url: str) -> redis.Redis:
 def feed_channel(space_id: int) -> str:
     """The per-space live feed channel."""
     return FEED_CHANNEL.format(space_id=space_id)
+
+
+def received_channel(space_id: int) -> str:
+    """The per-space channel that carries stored received-log rows to listen mode."""
+    return RECEIVED_CHANNEL.format(space_id=space_id)
+
+
+def listening_key(space_id: int) -> str:
+    """The key that says a listen-mode stream of the space is open somewhere."""
+    return LISTENING_KEY.format(space_id=space_id)
 
 
 class Publisher:

@@ -12,6 +12,7 @@ from typing import Callable
 from app import create_app, db
 from app.config import ConfigError
 from app.link import retention
+from app.received import retention as received_retention
 from app.reporting import maintenance as rollups
 from jobs import delivery, maintenance
 
@@ -23,6 +24,7 @@ PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("sweep_due_deliveries", 5.0, delivery.sweep_due_deliveries),
     ("clear_old_click_addresses", 3600.0, retention.clear_old_click_addresses),
     ("fold_deck_rollups", 60.0, rollups.fold_all_spaces),
+    ("purge_received_log", 600.0, received_retention.purge_received_log),
 )
 
 TICK_SECONDS = 1.0

@@ -6,6 +6,8 @@ the row's link and country, or the event's delivery badges) and puts it on each 
 Socket and SSE handlers wait on their queue and hold no database connection while idle.
 Frames are HTML for the htmx ws/sse extensions: hx-swap-oob elements that prepend a feed row or
 replace badges; `data-signal` tells the page which widgets to refresh (debounced in deck.js).
+The same subscription carries the received log's channels to listen mode (app/received/live.py):
+listeners are kept per (kind, space), so a feed viewer never gets received rows and vice versa.
 """
 import json
 import logging
@@ -19,6 +21,7 @@ from flask import Flask, render_template
 from app import db
 from app.dashboard import context, store
 from app.pubsub import FEED_CHANNEL
+from app.received import live as received_live
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +30,21 @@ SUBSCRIBE_WAIT_SECONDS = 2.0
 # Most messages rendered together (one database read per kind).
 BATCH_MAX = 200
 PATTERN = FEED_CHANNEL.format(space_id="*")
+PATTERNS = (PATTERN, received_live.RECEIVED_PATTERN)
+FEED = "feed"
 
 
 class Listener:
-    """One viewer: a bounded queue of frames; overflowing marks it stale (it reconnects and reloads)."""
+    """One viewer: a bounded queue of frames; overflowing marks it stale (it reconnects and reloads).
 
-    def __init__(self, space_id: int, link: str | None):
+    `kind` is the channel it follows (the feed, or the received log with its `view`).
+    """
+
+    def __init__(self, space_id: int, link: str | None, kind: str = FEED, view=None):
         self.space_id = space_id
         self.link = link
+        self.kind = kind
+        self.view = view
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self.stale = False
 
@@ -58,16 +68,16 @@ class Hub:
 
     def __init__(self, app: Flask):
         self.app = app
-        self.listeners: dict[int, set[Listener]] = {}
+        self.listeners: dict[tuple[str, int], set[Listener]] = {}
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.subscribed = threading.Event()
 
-    def subscribe(self, space_id: int, link: str | None) -> Listener:
+    def subscribe(self, space_id: int, link: str | None, kind: str = FEED, view=None) -> Listener:
         """Register a viewer of the space (starting the hub thread on first use)."""
-        listener = Listener(space_id, link)
+        listener = Listener(space_id, link, kind, view)
         with self.lock:
-            self.listeners.setdefault(space_id, set()).add(listener)
+            self.listeners.setdefault((kind, space_id), set()).add(listener)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="xt-live-hub", daemon=True)
                 self.thread.start()
@@ -79,11 +89,12 @@ class Hub:
     def unsubscribe(self, listener: Listener) -> None:
         """Forget a viewer."""
         with self.lock:
-            viewers = self.listeners.get(listener.space_id)
+            key = (listener.kind, listener.space_id)
+            viewers = self.listeners.get(key)
             if viewers is not None:
                 viewers.discard(listener)
                 if not viewers:
-                    del self.listeners[listener.space_id]
+                    del self.listeners[key]
 
     def _run(self) -> None:
         backoff = 0.5
@@ -92,14 +103,14 @@ class Hub:
                                           health_check_interval=30)
             pubsub = client.pubsub()
             try:
-                pubsub.psubscribe(PATTERN)
+                pubsub.psubscribe(*PATTERNS)
                 backoff = 0.5
                 while True:
                     message = pubsub.get_message(timeout=5.0)
                     batch: list[tuple] = []
                     # Drain what is already waiting: a burst is rendered with one database read.
                     while message is not None:
-                        if message["type"] == "psubscribe":
+                        if message["type"] == "psubscribe" and message["data"] >= len(PATTERNS):
                             self.subscribed.set()
                         elif message["type"] == "pmessage":
                             batch.append((message["channel"], message["data"]))
@@ -123,16 +134,29 @@ class Hub:
     def dispatch(self, batch: list[tuple[bytes | str, bytes | str]]) -> None:
         """Render a batch of published (channel, data) messages once each and queue them for viewers."""
         wanted = []
+        received: dict[int, tuple[list[dict], list[Listener]]] = {}
         for channel, data in batch:
             try:
-                space_id = int((channel.decode() if isinstance(channel, bytes) else channel).split(":")[2])
-                message = json.loads(data)
+                parts = (channel.decode() if isinstance(channel, bytes) else channel).split(":")
+                space_id, kind = int(parts[2]), parts[3]
             except (ValueError, IndexError):
                 continue
             with self.lock:
-                viewers = list(self.listeners.get(space_id, ()))
-            if viewers and isinstance(message, dict):
+                viewers = list(self.listeners.get((kind, space_id), ()))
+            if not viewers:
+                continue  # nobody here watches that space: not even worth decoding
+            try:
+                message = json.loads(data)
+            except ValueError:
+                continue
+            if not isinstance(message, dict):
+                continue
+            if kind == received_live.KIND:
+                received.setdefault(space_id, ([], viewers))[0].append(message)
+            else:
                 wanted.append((space_id, message, viewers))
+        if received:
+            self._dispatch_received(received)
         if not wanted:
             return
         try:
@@ -151,6 +175,14 @@ class Hub:
             for viewer in viewers:
                 if viewer.link is None or viewer.link == link:
                     viewer.put(frame)
+
+    def _dispatch_received(self, received: dict[int, tuple[list[dict], list[Listener]]]) -> None:
+        try:
+            with self.app.app_context():
+                for space_id, (messages, viewers) in received.items():
+                    received_live.dispatch(space_id, messages, viewers)
+        except Exception:
+            log.exception("received log frames failed")
 
 
 def hub(app: Flask) -> Hub:

@@ -14,8 +14,11 @@ from app.ingress.parse import EVENT_FIELDS, Rejection, check_tg_id, check_uid, p
 from app.lib import clock, tokens
 from app.link import store as link_store
 from app.pubsub import feed_channel
+from app.received.capture import capture_response
 
 bp = Blueprint("ingress", __name__)
+# Every answered request of a known space goes to the received log (docs/received.md).
+bp.after_request(capture_response)
 
 BIND_FIELDS = frozenset({"uid", "tg_id"})
 CLICK_FIELDS = frozenset({"link_slug", "fbclid", "fbp", "campaign_name", "raw_query", "utm_source", "utm_medium",
@@ -55,6 +58,7 @@ def reject_input(exc: Rejection):
 def _json_object(allowed: frozenset[str]) -> dict:
     """The request body as a JSON object holding only `allowed` keys, or a Rejection."""
     raw = request.get_data(cache=False)
+    g.received_body = raw
     if not raw.strip():
         raise Rejection("invalid_json", "request body must be a JSON object")
     try:

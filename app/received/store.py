@@ -1,0 +1,131 @@
+"""SQL for the received log and the journey page it links to."""
+import json
+from datetime import datetime
+
+import psycopg
+
+# One statement stores a batch (from any spaces) and adds `unknown_uid` where no click of the
+# space has the uid: one primary-key probe per row that names a uid. Rows of a space deleted
+# meanwhile are skipped by the join instead of failing the batch. Stored rows come back only for
+# the spaces someone listens to (listen mode), so the common case parses nothing.
+_RECORD = """
+WITH input AS (
+    SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
+        space_id bigint, received_at timestamptz, endpoint text, params json, body_excerpt text,
+        status text, http_status smallint, inbox_id bigint, uid text, check_uid text, warnings text, seq int)
+), stored AS (
+    INSERT INTO received_requests (space_id, received_at, endpoint, params, body_excerpt, status, http_status,
+                                   inbox_id, uid, warnings)
+    SELECT i.space_id, i.received_at, i.endpoint, i.params, i.body_excerpt, i.status, i.http_status, i.inbox_id,
+           i.uid,
+           CASE WHEN i.check_uid IS NOT NULL AND NOT EXISTS (
+                     SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid)
+                THEN string_to_array(i.warnings, ',') || ARRAY['unknown_uid']
+                ELSE string_to_array(i.warnings, ',') END
+    FROM input i JOIN spaces s ON s.id = i.space_id
+    ORDER BY i.seq
+    RETURNING space_id, id, received_at, endpoint, params, body_excerpt, status, http_status, inbox_id, uid,
+              warnings
+)
+SELECT space_id, id, received_at, endpoint, params, body_excerpt, status, http_status, inbox_id, uid, warnings
+FROM stored WHERE space_id = ANY(%(returning)s) ORDER BY id
+"""
+
+
+def record_requests(conn: psycopg.Connection, rows: list[dict], *, returning: set[int] = frozenset()) -> list[dict]:
+    """Insert a batch of captured requests; return the stored rows of the `returning` spaces (ids, final warnings)."""
+    batch = [{**row, "seq": n} for n, row in enumerate(rows)]
+    return conn.execute(_RECORD, {"rows": json.dumps(batch, separators=(",", ":"), default=str),
+                                  "returning": list(returning)}).fetchall()
+
+
+MAX_LIMIT = 500
+
+
+def list_requests(conn: psycopg.Connection, space_id: int, *, endpoint: str | None = None, status: str | None = None,
+                  warned: bool = False, before: int | None = None, limit: int = 100) -> list[dict]:
+    """The space's logged requests, newest first, optionally filtered; `before` pages by id.
+
+    The uid of an event resolved from its tg_id (or back-filled by a later bind) comes from the
+    event row the request recorded.
+    """
+    where = ["r.space_id = %(space_id)s"]
+    if endpoint:
+        where.append("r.endpoint = %(endpoint)s")
+    if status:
+        where.append("r.status = %(status)s")
+    if warned:
+        where.append("r.warnings <> '{}'")
+    if before is not None:
+        where.append("r.id < %(before)s")
+    query = (
+        "SELECT r.id, r.received_at, r.endpoint, r.params, r.body_excerpt, r.status, r.http_status, r.inbox_id,"
+        " coalesce(r.uid, e.uid) AS uid, r.warnings"
+        " FROM received_requests r"
+        " LEFT JOIN events e ON e.space_id = r.space_id AND e.id = r.inbox_id"
+        " WHERE " + " AND ".join(where) +
+        " ORDER BY r.id DESC LIMIT %(limit)s")
+    return conn.execute(query, {"space_id": space_id, "endpoint": endpoint, "status": status, "before": before,
+                                "limit": max(1, min(limit, MAX_LIMIT))}).fetchall()
+
+
+# Per space, the id of its (keep+1)-th newest row (a backward walk of the primary key), then one
+# set-based delete of the rows older than the cutoff (time index) at or below their space's id.
+# Spaces without keep+1 rows have no floor and keep everything.
+_PURGE = """
+WITH floors AS MATERIALIZED (
+    SELECT s.id AS space_id, f.id AS below_id
+    FROM spaces s CROSS JOIN LATERAL (
+        SELECT r.id FROM received_requests r WHERE r.space_id = s.id
+        ORDER BY r.id DESC OFFSET %(keep)s LIMIT 1) f
+)
+DELETE FROM received_requests r
+USING floors f
+WHERE r.received_at < %(cutoff)s AND r.space_id = f.space_id AND r.id <= f.below_id
+"""
+
+
+def purge_requests(conn: psycopg.Connection, *, cutoff: datetime, keep: int) -> int:
+    """Delete rows older than `cutoff` that are not among their space's newest `keep`; return how many."""
+    return conn.execute(_PURGE, {"cutoff": cutoff, "keep": keep}).rowcount
+
+
+def find_journey(conn: psycopg.Connection, space_id: int, uid: str) -> dict | None:
+    """The journey of `uid` in the space with its click (link, country, fbclid), or None."""
+    return conn.execute(
+        "SELECT j.uid, j.created_at, j.clicked_at, j.tg_id, j.bound_at, j.event_count, j.deposit_count,"
+        " j.revenue, c.created_at AS click_at, c.source AS click_source, c.link_slug, l.name AS link_name,"
+        " c.country, c.fbclid, c.campaign_name, c.utm_source, c.utm_campaign"
+        " FROM journeys j"
+        " LEFT JOIN clicks c ON c.space_id = j.space_id AND c.uid = j.uid"
+        " LEFT JOIN links l ON l.space_id = c.space_id AND l.id = c.link_id"
+        " WHERE j.space_id = %(space_id)s AND j.uid = %(uid)s",
+        {"space_id": space_id, "uid": uid},
+    ).fetchone()
+
+
+JOURNEY_EVENTS_LIMIT = 200
+
+
+def list_journey_events(conn: psycopg.Connection, space_id: int, uid: str) -> list[dict]:
+    """The journey's events in the order they happened (at most JOURNEY_EVENTS_LIMIT)."""
+    return conn.execute(
+        "SELECT id, event, value, currency, eid, occurred_at_ms, received_at, source, flags, tg_id"
+        " FROM events WHERE space_id = %(space_id)s AND uid = %(uid)s"
+        " ORDER BY occurred_at_ms, id LIMIT %(limit)s",
+        {"space_id": space_id, "uid": uid, "limit": JOURNEY_EVENTS_LIMIT},
+    ).fetchall()
+
+
+def list_event_deliveries(conn: psycopg.Connection, space_id: int, event_ids: list[int]) -> list[dict]:
+    """The deliveries of the given events with their destination's name and kind."""
+    if not event_ids:
+        return []
+    return conn.execute(
+        "SELECT d.id, d.event_id, d.event, d.status, d.attempts, d.last_attempt_at, d.last_status_code,"
+        " d.last_error, d.delivered_at, d.next_attempt_at, t.name AS destination, t.kind"
+        " FROM deliveries d JOIN destinations t ON t.space_id = d.space_id AND t.id = d.destination_id"
+        " WHERE d.space_id = %(space_id)s AND d.event_id = ANY(%(event_ids)s)"
+        " ORDER BY d.event_id, t.name",
+        {"space_id": space_id, "event_ids": event_ids},
+    ).fetchall()
