@@ -93,9 +93,11 @@ def links(conn: psycopg.Connection, space_id: int, slugs: list[str], first_day: 
 
 
 def list_links(conn: psycopg.Connection, space_id: int) -> list[dict]:
-    """The space's links (slug, name) for the link filter and the attribution table, by name."""
+    """The space's links (slug, name, archived) for the link filter and the attribution table, by name,
+    archived links last (their history stays on the deck)."""
     return conn.execute(
-        "SELECT slug, name FROM links WHERE space_id = %(space_id)s ORDER BY name, slug LIMIT %(limit)s",
+        "SELECT slug, name, archived_at IS NOT NULL AS archived FROM links WHERE space_id = %(space_id)s"
+        " ORDER BY archived_at IS NOT NULL, name, slug LIMIT %(limit)s",
         {"space_id": space_id, "limit": MAX_LINKS},
     ).fetchall()
 
