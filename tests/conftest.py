@@ -252,6 +252,16 @@ def browser():
         instance.close()
 
 
+def screenshot(tab, name: str, widths: tuple[int, ...] = (1440, 390), height: int = 1000) -> None:
+    """Write tests/artifacts/<name>-<width>.png at each width, then restore the first width."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width in widths:
+        tab.set_viewport_size({"width": width, "height": height})
+        tab.wait_for_timeout(200)
+        tab.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    tab.set_viewport_size({"width": widths[0], "height": height})
+
+
 @pytest.fixture(scope="session")
 def live_server(servers):
     """One gunicorn (Procfile web line, gevent) for the run's black-box tests."""

@@ -1,5 +1,7 @@
-"""What every setup screen shares: the member space, the switcher's spaces, and rendering."""
-from flask import g, render_template
+"""What every setup screen shares: the member space, 404s, the switcher's spaces, rendering, done notices."""
+from typing import NoReturn
+
+from flask import abort, g, redirect, render_template, request, url_for
 
 from app import db
 from app.web import session
@@ -9,6 +11,18 @@ from app.web import store as web_store
 def open_space(slug: str, min_role: str = "viewer") -> dict:
     """The member space `slug` (404 when not a member, 403 below `min_role`)."""
     return session.member_space(slug, min_role)
+
+
+def not_found(what: str) -> NoReturn:
+    """Answer 404 "no such <what> in this space": another space's row looks like no row at all."""
+    abort(404, description=f"no such {what} in this space")
+
+
+def found(row: dict | None, what: str) -> dict:
+    """`row`, or a 404 when the space has no such `what`."""
+    if row is None:
+        not_found(what)
+    return row
 
 
 def can(space: dict, role: str) -> bool:
@@ -21,3 +35,13 @@ def render_screen(template: str, space: dict, current: str, status: int = 200, *
     with db.connection() as conn:
         spaces = web_store.list_user_spaces(conn, g.user["id"])
     return render_template(template, space=space, spaces=spaces, current=current, **context), status
+
+
+def notice(messages: dict) -> str | None:
+    """The message for the ?done= code a form's redirect carries (None without one)."""
+    return messages.get(request.args.get("done", ""))
+
+
+def done(endpoint: str, space: dict, code: str):
+    """Redirect a form's POST to `endpoint` of `space`, with ?done=`code` for the notice shown there."""
+    return redirect(url_for(endpoint, space=space["slug"], done=code))

@@ -1,14 +1,14 @@
 """The destinations screen: add and edit CAPI / webhook / postback, event maps, pause, send a test event."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, render_template, request
 
 from app import db
 from app.delivery import configure, store, test_send
 from app.delivery.destinations import DestinationError, postback
 from app.ingress.parse import CANONICAL_EVENTS
 from app.lib import clock
-from app.setup.common import can, open_space, render_screen
+from app.setup.common import can, done, not_found, notice, open_space, render_screen
 from app.space.store import NotFound
 from app.web import session
 
@@ -40,7 +40,7 @@ def _destination(space: dict, destination_id: int) -> dict:
         try:
             return store.get_destination(conn, space["id"], destination_id)
         except NotFound:
-            abort(404, description="no such destination in this space")
+            not_found("destination")
 
 
 def _counts(space_id: int) -> dict[int, dict[str, int]]:
@@ -62,9 +62,8 @@ def show_destinations(space: str):
     space_row = open_space(space, "viewer")
     with db.connection() as conn:
         destinations = store.list_destinations(conn, space_row["id"])
-    notice = DONE.get(request.args.get("done", ""))
     return render_screen("setup/destinations/list.html", space_row, "destinations", destinations=destinations,
-                         counts=_counts(space_row["id"]), notice=notice, **_shared(space_row))
+                         counts=_counts(space_row["id"]), notice=notice(DONE), **_shared(space_row))
 
 
 def _shared(space: dict) -> dict:
@@ -205,7 +204,7 @@ def create_destination(space: str):
                                              errors=errors, token_given=bool(fields.get("access_token"))))
     if secret:
         return _show_secret(space_row, row, secret, created=True)
-    return redirect(url_for(".show_destinations", space=space_row["slug"], done="created"))
+    return done(".show_destinations", space_row, "created")
 
 
 def _show_secret(space: dict, destination: dict, secret: str, *, created: bool):
@@ -250,37 +249,39 @@ def update_destination(space: str, destination_id: int):
             configure.update_destination(space_row["id"], destination_id, fields, name=values["name"] or None,
                                          event_map=event_map, check_host=True)
         except NotFound:
-            abort(404, description="no such destination in this space")
+            not_found("destination")
         except DestinationError as exc:
             errors = {_field_of(exc): str(exc)}
     if errors:
         return _edit_page(space_row, destination, status=400, values=values, mapping=shown, errors=errors,
                           token_given=bool(fields.get("access_token")))
-    return redirect(url_for(".show_destinations", space=space_row["slug"], done="saved"))
+    return done(".show_destinations", space_row, "saved")
+
+
+def _set_paused(space: str, destination_id: int, paused: bool):
+    space_row = open_space(space, "admin")
+    try:
+        if paused:
+            configure.pause(space_row["id"], destination_id, reason=f"paused by {g.user['email']}")
+        else:
+            configure.resume(space_row["id"], destination_id)
+    except NotFound:
+        not_found("destination")
+    return done(".show_destinations", space_row, "paused" if paused else "resumed")
 
 
 @bp.post("/<int:destination_id>/pause")
 @session.login_required
 def pause_destination(space: str, destination_id: int):
     """Hold the destination's deliveries until it is resumed (admin)."""
-    space_row = open_space(space, "admin")
-    try:
-        configure.pause(space_row["id"], destination_id, reason=f"paused by {g.user['email']}")
-    except NotFound:
-        abort(404, description="no such destination in this space")
-    return redirect(url_for(".show_destinations", space=space_row["slug"], done="paused"))
+    return _set_paused(space, destination_id, True)
 
 
 @bp.post("/<int:destination_id>/resume")
 @session.login_required
 def resume_destination(space: str, destination_id: int):
     """Resume the destination: what it held is due now (admin)."""
-    space_row = open_space(space, "admin")
-    try:
-        configure.resume(space_row["id"], destination_id)
-    except NotFound:
-        abort(404, description="no such destination in this space")
-    return redirect(url_for(".show_destinations", space=space_row["slug"], done="resumed"))
+    return _set_paused(space, destination_id, False)
 
 
 @bp.post("/<int:destination_id>/rotate-secret")
@@ -294,7 +295,7 @@ def rotate_secret(space: str, destination_id: int):
     try:
         row, secret = configure.rotate_webhook_secret(space_row["id"], destination_id)
     except NotFound:
-        abort(404, description="no such destination in this space")
+        not_found("destination")
     return _show_secret(space_row, row, secret, created=False)
 
 
@@ -313,7 +314,7 @@ def send_test_event(space: str, destination_id: int):
             report = test_send.send_test_event(current_app._get_current_object(), space_row["id"], space_row["slug"],
                                                destination_id, event)
         except NotFound:
-            abort(404, description="no such destination in this space")
+            not_found("destination")
         except DestinationError as exc:
             errors["event"] = str(exc)
     status = 400 if errors else 200

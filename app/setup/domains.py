@@ -1,13 +1,13 @@
 """The custom domains screen: add a hostname, the CNAME to set, verify, status (docs/custom-domains.md)."""
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, request
 
 from app import db
 from app.lib import clock
 from app.link import domains, store
 from app.link.parse import LinkError
-from app.setup.common import can, open_space, render_screen
+from app.setup.common import can, done, not_found, notice, open_space, render_screen
 from app.web import session
 
 bp = Blueprint("setup_domains", __name__, url_prefix="/spaces/<space>/domains")
@@ -49,7 +49,7 @@ def _screen(space_row: dict, status: int = 200, **extra):
 def show_domains(space: str):
     """Every landing hostname of the space with its state and the DNS record to create."""
     space_row = open_space(space)
-    return _screen(space_row, notice=DONE.get(request.args.get("done", "")), values={}, errors={})
+    return _screen(space_row, notice=notice(DONE), values={}, errors={})
 
 
 @bp.post("/")
@@ -71,7 +71,7 @@ def add_domain(space: str):
                 error = None
     if error:
         return _screen(space_row, status=400, values={"hostname": raw}, errors={"hostname": error})
-    return redirect(url_for(".show_domains", space=space_row["slug"], done="added"))
+    return done(".show_domains", space_row, "added")
 
 
 @bp.post("/<hostname>/verify")
@@ -82,12 +82,12 @@ def verify_domain(space: str, hostname: str):
     try:
         row = domains.verify_domain(space_row["id"], hostname.lower().rstrip("."))
     except store.NotFound:
-        abort(404, description="no such domain in this space")
+        not_found("domain")
     except store.HostnameTaken:
-        done = "taken"
+        outcome = "taken"
     else:
-        done = "verified" if row["verified_at"] is not None else "not_verified"
-    return redirect(url_for(".show_domains", space=space_row["slug"], done=done))
+        outcome = "verified" if row["verified_at"] is not None else "not_verified"
+    return done(".show_domains", space_row, outcome)
 
 
 @bp.post("/<hostname>/remove")
@@ -98,5 +98,5 @@ def remove_domain(space: str, hostname: str):
     with db.connection() as conn:
         removed = store.delete_domain(conn, space_row["id"], hostname.lower().rstrip("."))
     if not removed:
-        abort(404, description="no such domain in this space")
-    return redirect(url_for(".show_domains", space=space_row["slug"], done="removed"))
+        not_found("domain")
+    return done(".show_domains", space_row, "removed")

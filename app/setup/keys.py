@@ -13,7 +13,7 @@ from app import db
 from app.auth import store as auth_store
 from app.lib import clock
 from app.setup import snippets
-from app.setup.common import open_space, render_screen
+from app.setup.common import notice, open_space, render_screen
 from app.web import session
 
 bp = Blueprint("setup_keys", __name__, url_prefix="/spaces/<space>/keys")
@@ -104,8 +104,7 @@ def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token
 def show_keys(space):
     """The secrets by hint, ready-to-paste code with placeholders, and the builder (admin only)."""
     current = open_space(space, "admin")
-    notice = DONE.get(request.args.get("done", ""))
-    return render_screen("setup/keys/page.html", current, "keys", notice=notice, **keys_context(current, {}))
+    return render_screen("setup/keys/page.html", current, "keys", notice=notice(DONE), **keys_context(current, {}))
 
 
 @bp.post("/rotate")
@@ -137,9 +136,9 @@ def rotate_keys(space):
                      " nothing was rotated. Rotate again to reveal new secrets.",
             **keys_context(current, {}))
     names = " and ".join(SECRETS[k]["label"].lower() for k in kinds)
-    notice = (f"New {names} issued. The previous {'secrets keep' if len(kinds) > 1 else 'secret keeps'} working"
-              f" for {grace.total_seconds() / 3600:g} hours.")
-    return render_screen("setup/keys/page.html", current, "keys", notice=notice,
+    message = (f"New {names} issued. The previous {'secrets keep' if len(kinds) > 1 else 'secret keeps'} working"
+               f" for {grace.total_seconds() / 3600:g} hours.")
+    return render_screen("setup/keys/page.html", current, "keys", notice=message,
                          **keys_context(current, revealed))
 
 

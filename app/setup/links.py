@@ -2,7 +2,7 @@
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, redirect, request, url_for
+from flask import Blueprint, current_app, request
 
 from app import db
 from app.landing.views import forget_link
@@ -11,7 +11,7 @@ from app.link import store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fields, reserved_slugs
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
-from app.setup.common import can, open_space, render_screen
+from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
 from app.web import session
 
 bp = Blueprint("setup_links", __name__, url_prefix="/spaces/<space>/links")
@@ -55,7 +55,7 @@ def links_context(space: dict) -> dict:
 def show_links(space: str):
     """Every link of the space with its landing URLs, deep link and recent clicks."""
     space_row = open_space(space)
-    return render_screen("setup/links/list.html", space_row, "links", notice=DONE.get(request.args.get("done", "")),
+    return render_screen("setup/links/list.html", space_row, "links", notice=notice(DONE),
                          can_manage=can(space_row, "admin"), **links_context(space_row))
 
 
@@ -116,15 +116,12 @@ def create_link(space: str):
                   else "this slug is already used by another link; choose another")
         return _form(space_row, values, {"slug": reason}, status=400)
     forget_link(link)
-    return redirect(url_for(".show_links", space=space_row["slug"], done="created"))
+    return done(".show_links", space_row, "created")
 
 
 def _link_or_404(space_row: dict, slug: str) -> dict:
     with db.connection() as conn:
-        link = store.find_link_by_slug(conn, space_row["id"], slug)
-    if link is None:
-        abort(404, description="no such link in this space")
-    return link
+        return found(store.find_link_by_slug(conn, space_row["id"], slug), "link")
 
 
 @bp.get("/<slug>/edit")
@@ -150,7 +147,7 @@ def update_link(space: str, slug: str):
     with db.transaction() as conn:
         saved = store.update_link(conn, space_row["id"], link["slug"], link_in, clock.now())
     forget_link(saved)
-    return redirect(url_for(".show_links", space=space_row["slug"], done="saved"))
+    return done(".show_links", space_row, "saved")
 
 
 def _set_archived(space: str, slug: str, archived: bool):
@@ -159,9 +156,9 @@ def _set_archived(space: str, slug: str, archived: bool):
         with db.transaction() as conn:
             link = store.set_link_archived(conn, space_row["id"], slug, archived, clock.now())
     except store.NotFound:
-        abort(404, description="no such link in this space")
+        not_found("link")
     forget_link(link)
-    return redirect(url_for(".show_links", space=space_row["slug"], done="archived" if archived else "restored"))
+    return done(".show_links", space_row, "archived" if archived else "restored")
 
 
 @bp.post("/<slug>/archive")

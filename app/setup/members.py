@@ -15,7 +15,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from app import db
 from app.auth import store as auth_store
 from app.lib import clock, passwords, tokens
-from app.setup.common import can, open_space, render_screen
+from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
 from app.space import members as member_store
 from app.web import session
 
@@ -86,7 +86,7 @@ def _render(space: dict, status: int = 200, *, values: dict | None = None, error
 def show_members(space: str):
     """Members with role and since, and pending invitations (viewers read; admins manage)."""
     row = open_space(space, "viewer")
-    return _render(row, notice=NOTICES.get(request.args.get("done", "")))
+    return _render(row, notice=notice(NOTICES))
 
 
 @bp.post("/")
@@ -118,17 +118,14 @@ def add_member(space: str):
     if user is not None:
         if not added:
             return _render(row, 400, values=values, errors={"email": f"{email} is already a member of this space."})
-        return redirect(url_for("setup_members.show_members", space=row["slug"], done="added"))
+        return done(".show_members", row, "added")
     url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("invitations.show_invitation", token=token)
     return _render(row, invitation_url=url, invitation=invitation,
                    notice=f"No account uses {email} yet: send them this invitation link.")
 
 
 def _member_or_404(conn: psycopg.Connection, space: dict, user_id: int) -> dict:
-    member = member_store.find_member(conn, space["id"], user_id)
-    if member is None:
-        abort(404, description="no such member in this space")
-    return member
+    return found(member_store.find_member(conn, space["id"], user_id), "member")
 
 
 @bp.post("/<int:user_id>/role")
@@ -148,7 +145,7 @@ def change_role(space: str, user_id: int):
             error = None
     if error:
         return _render(row, 400, errors={f"member-{user_id}": error})
-    return redirect(url_for("setup_members.show_members", space=row["slug"], done="role_changed"))
+    return done(".show_members", row, "role_changed")
 
 
 @bp.post("/<int:user_id>/remove")
@@ -166,7 +163,7 @@ def remove_member(space: str, user_id: int):
     if user_id == g.user["id"]:
         # Having left the space, its pages would be a 404: go to the list of spaces instead.
         return redirect(url_for("web.list_spaces"))
-    return redirect(url_for("setup_members.show_members", space=row["slug"], done="removed"))
+    return done(".show_members", row, "removed")
 
 
 @bp.post("/invitations/<int:invitation_id>/revoke")
@@ -176,8 +173,8 @@ def revoke_invitation(space: str, invitation_id: int):
     row = open_space(space, "admin")
     with db.connection() as conn:
         if not member_store.delete_invitation(conn, row["id"], invitation_id):
-            abort(404, description="no such pending invitation in this space")
-    return redirect(url_for("setup_members.show_members", space=row["slug"], done="revoked"))
+            not_found("pending invitation")
+    return done(".show_members", row, "revoked")
 
 
 # Invitations: the invitee has no session yet, so the form uses the login page's double-submit

@@ -12,7 +12,7 @@ from app.received import live as received_live
 from app.received import store
 from app.received.capture import LISTENING_SETTLE_SECONDS
 from app.received.rows import ENDPOINTS, STATUSES, FilterError, Filters, parse_filters, rows_context
-from app.setup.common import open_space, render_screen
+from app.setup.common import not_found, open_space, render_screen
 from app.web import session
 
 bp = Blueprint("setup_received", __name__, url_prefix="/spaces/<space>/received")
@@ -104,11 +104,11 @@ def show_journey(space: str, uid: str):
     """One uid's journey in the space: its click, binding, events and their deliveries."""
     space_row = open_space(space)
     if not tokens.UID_RE.fullmatch(uid):
-        abort(404, description="no such journey in this space")
+        not_found("journey")
     with db.connection() as conn:
         journey = store.find_journey(conn, space_row["id"], uid)
         if journey is None:
-            abort(404, description="no such journey in this space")
+            not_found("journey")
         events = store.list_journey_events(conn, space_row["id"], uid)
         deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
     by_event: dict[int, list[dict]] = {}

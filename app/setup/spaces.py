@@ -11,7 +11,7 @@ from app.lib import clock
 from app.lib.currency import ISO_4217, normalize_currency
 from app.lib.timezones import is_time_zone
 from app.reporting import store as reporting
-from app.setup.common import can, open_space, render_screen
+from app.setup.common import can, notice, open_space, render_screen
 from app.space import members as member_store
 from app.space import store as space_store
 from app.web import session
@@ -117,7 +117,7 @@ def _render_settings(space: dict, values: dict, errors: dict, status: int = 200,
 def show_settings(space: str):
     """The space's name, time zone and main currency (viewers read, admins edit)."""
     row = open_space(space, "viewer")
-    return _render_settings(row, _settings_values(row), {}, notice=NOTICES.get(request.args.get("done", "")))
+    return _render_settings(row, _settings_values(row), {}, notice=notice(NOTICES))
 
 
 @bp.post("/<space>/settings")

@@ -12,8 +12,8 @@ from werkzeug import Response
 from app import close_app, create_app
 from app.delivery import configure, wake
 from jobs import QUEUES, queue_connection
-from tests.conftest import ARTIFACTS, bearer, settings
-from tests.dashboard.conftest import PASSWORD, make_user
+from tests.conftest import bearer, screenshot, settings
+from tests.dashboard.conftest import browser_sign_in, make_user
 
 
 
@@ -43,22 +43,9 @@ def page(browser, app, live_server, space):
     make_user(app, "alice@example.com", [(space, "operator")])
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
-    tab.goto(live_server.url + "/login")
-    tab.fill("input[name=email]", "alice@example.com")
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("#login button[type=submit]")
-    tab.wait_for_url(f"**/spaces/{space['slug']}/")
+    browser_sign_in(tab, live_server.url, "alice@example.com", space=space)
     yield tab
     context.close()
-
-
-def screenshot(tab, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.wait_for_timeout(200)
-        tab.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    tab.set_viewport_size({"width": 1440, "height": 1000})
 
 
 def test_it_logs_in_and_renders_every_widget(page):
@@ -86,11 +73,7 @@ def test_a_browser_without_websockets_gets_the_live_feed_over_sse(browser, app, 
     context.add_init_script("delete window.WebSocket;")
     tab = context.new_page()
     try:
-        tab.goto(live_server.url + "/login")
-        tab.fill("input[name=email]", "alice@example.com")
-        tab.fill("input[name=password]", PASSWORD)
-        tab.click("#login button[type=submit]")
-        tab.wait_for_url(f"**/spaces/{space['slug']}/")
+        browser_sign_in(tab, live_server.url, "alice@example.com", space=space)
         assert tab.evaluate("typeof window.WebSocket") == "undefined"
         expect(tab.locator("#feed[sse-connect]")).to_have_count(1)
         expect(tab.locator("body.live")).to_have_count(1, timeout=5000)

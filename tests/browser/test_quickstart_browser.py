@@ -14,8 +14,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS, LiveServer
-from tests.dashboard.conftest import PASSWORD, make_user
+from tests.conftest import LiveServer, screenshot
+from tests.dashboard.conftest import browser_sign_in, make_user
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +37,9 @@ def tab(browser, server):
     context.close()
 
 
-def screenshot(tab, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.wait_for_timeout(150)
-        tab.screenshot(path=str(ARTIFACTS / f"quickstart-{name}-{width}.png"), full_page=True)
-    tab.set_viewport_size({"width": 1440, "height": 1000})
-
-
 def sign_in_as_new_user(tab, server, app, email: str) -> None:
     make_user(app, email, [])
-    tab.goto(server.url + "/login")
-    tab.fill("input[name=email]", email)
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("#login button[type=submit]")
+    browser_sign_in(tab, server.url, email)
     expect(tab.locator("#create-space-link")).to_be_visible()
 
 
@@ -92,7 +80,7 @@ def test_a_new_user_goes_from_zero_to_a_tracked_deposit(tab, server, app):
     tab.click("#save-link")
     expect(tab.locator("#notice")).to_contain_text("Link created")
     expect(tab.locator("tr#link-spring-promo")).to_contain_text("https://t.me/quickstart_bot?start=fb_")
-    screenshot(tab, "links")
+    screenshot(tab, "quickstart-links")
 
     # A person taps the ad: the landing mints the uid and the contact event.
     landing = httpx.get(f"{server.url}/spring-promo", headers={"User-Agent": "Mozilla/5.0 (iPhone) Mobile"},
@@ -100,7 +88,7 @@ def test_a_new_user_goes_from_zero_to_a_tracked_deposit(tab, server, app):
     assert landing.status_code == 200 and "https://t.me/quickstart_bot?start=fb_" in landing.text
 
     rotate_both(tab)
-    screenshot(tab, "keys")
+    screenshot(tab, "quickstart-keys")
     curl = copy(tab, "curl-events")
     assert curl.startswith("curl ") and "xtb_" in curl and "$XT_BEARER" not in curl
     shell = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
@@ -112,7 +100,7 @@ def test_a_new_user_goes_from_zero_to_a_tracked_deposit(tab, server, app):
     expect(tab.locator("#revenue-deposits")).to_have_attribute("data-count", "1")
     expect(tab.locator("#feed li.feed-row.deposit").first).to_be_visible()
     expect(tab.locator("#feed li.feed-row.contact").first).to_be_visible()
-    screenshot(tab, "deck")
+    screenshot(tab, "quickstart-deck")
 
     tab.click("#tab-received")
     row = tab.locator("#received-rows tr", has_text="/events").first
@@ -123,7 +111,7 @@ def test_a_new_user_goes_from_zero_to_a_tracked_deposit(tab, server, app):
         tab.reload()
     expect(row).to_contain_text("queued")
     expect(row).to_contain_text("deposit")
-    screenshot(tab, "received")
+    screenshot(tab, "quickstart-received")
     assert slug
 
 
@@ -149,4 +137,4 @@ def test_a_built_postback_with_an_unexpanded_macro_is_flagged_in_the_received_lo
     row = tab.locator("#received-rows tr", has_text="{sumdep}").first
     expect(row).to_contain_text("invalid_value")
     expect(row.locator(".badge.warn, .warning").first).to_contain_text(re.compile("macro", re.I))
-    screenshot(tab, "warning")
+    screenshot(tab, "quickstart-warning")

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ARTIFACTS, bearer
-from tests.dashboard.conftest import PASSWORD, make_user
+from tests.conftest import bearer, screenshot
+from tests.dashboard.conftest import browser_sign_in, make_user
 
 
 @pytest.fixture
@@ -19,22 +19,9 @@ def page(browser, app, live_server, space):
     make_user(app, "viewer@example.com", [(space, "viewer")])
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
-    tab.goto(live_server.url + "/login")
-    tab.fill("input[name=email]", "viewer@example.com")
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("#login button[type=submit]")
-    tab.wait_for_url(f"**/spaces/{space['slug']}/")
+    browser_sign_in(tab, live_server.url, "viewer@example.com", space=space)
     yield tab
     context.close()
-
-
-def screenshot(tab, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.wait_for_timeout(200)
-        tab.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    tab.set_viewport_size({"width": 1440, "height": 1000})
 
 
 def test_listen_mode_shows_an_unexpanded_macro_postback_and_links_its_journey(page, live_server, space):

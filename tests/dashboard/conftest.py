@@ -1,5 +1,6 @@
 """Dashboard fixtures: users with a role in a space, logged-in clients, seeded traffic, HTML parsing."""
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -37,6 +38,15 @@ def sign_in(client, email: str, password: str = PASSWORD, **extra):
     """POST the login form as a browser would."""
     token = login_form_token(client)
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token, **extra})
+
+
+def browser_sign_in(tab, base_url: str, email: str, password: str = PASSWORD, space: dict | None = None) -> None:
+    """Sign in through the login form in a Playwright tab; wait for `space`'s deck, or for any page but /login."""
+    tab.goto(base_url + "/login")
+    tab.fill("input[name=email]", email)
+    tab.fill("input[name=password]", password)
+    tab.click("#login button[type=submit]")
+    tab.wait_for_url(f"**/spaces/{space['slug']}/" if space else lambda url: urlsplit(url).path != "/login")
 
 
 def csrf_of(client, space_slug: str) -> str:

@@ -1,5 +1,6 @@
 """Setup-screen fixtures: the dashboard's signed-in clients and HTML helpers."""
-from tests.dashboard.conftest import PASSWORD, csrf_of, html, login, make_user, send_event, sign_in  # noqa: F401
+from tests.dashboard.conftest import (  # noqa: F401
+    PASSWORD, browser_sign_in, csrf_of, html, login, make_user, send_event, sign_in)
 
 
 def form_token(client, path: str) -> str:

@@ -9,9 +9,9 @@ from standardwebhooks import Webhook
 from app import close_app, create_app
 from app.delivery import configure
 from app.delivery.destinations import postback
-from tests.conftest import ARTIFACTS, LiveServer, free_port, settings
+from tests.conftest import LiveServer, free_port, screenshot, settings
 from tests.delivery.conftest import capi_fields, deliveries, make_destination
-from tests.setup.conftest import PASSWORD, html, make_user, send_event, sign_in
+from tests.setup.conftest import browser_sign_in, html, make_user, send_event, sign_in
 
 TOKEN = "EAAB-secret-token-value"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -513,15 +513,6 @@ def private_live_server(servers):
     server.stop()
 
 
-def screenshot(tab, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.wait_for_timeout(200)
-        tab.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    tab.set_viewport_size({"width": 1440, "height": 1000})
-
-
 def test_an_admin_adds_a_webhook_copies_its_secret_and_sees_a_test_send_swap_in(
         browser, app, space, private_live_server, httpserver):
     from playwright.sync_api import expect
@@ -531,11 +522,7 @@ def test_an_admin_adds_a_webhook_copies_its_secret_and_sees_a_test_send_swap_in(
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
     try:
-        tab.goto(private_live_server.url + "/login")
-        tab.fill("input[name=email]", user["email"])
-        tab.fill("input[name=password]", PASSWORD)
-        tab.click("#login button[type=submit]")
-        tab.wait_for_url(f"**/spaces/{space['slug']}/")
+        browser_sign_in(tab, private_live_server.url, user["email"], space=space)
         tab.click("#tab-destinations")
         tab.click("#add-webhook")
         tab.fill("#f-url", httpserver.url_for("/hook"))

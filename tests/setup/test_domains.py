@@ -6,10 +6,10 @@ from playwright.sync_api import expect
 
 from app import db as app_db
 from app.link import store
-from tests.conftest import ARTIFACTS
+from tests.conftest import screenshot
 from tests.landing.landing_helpers import clicks, make_domain, make_link, open_landing
 from tests.link.test_domain_cli import TARGET, FakeResolver
-from tests.setup.conftest import PASSWORD, csrf_of, html, make_user
+from tests.setup.conftest import browser_sign_in, csrf_of, html, make_user
 
 
 @pytest.fixture
@@ -194,11 +194,7 @@ def test_an_admin_adds_a_hostname_and_copies_its_cname_target_in_a_browser(brows
     make_domain(app, space, "bad.alice.example", verified=False)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
-    tab.goto(live_server.url + "/login")
-    tab.fill("input[name=email]", "admin@example.com")
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("#login button[type=submit]")
-    tab.wait_for_url(f"**/spaces/{space['slug']}/")
+    browser_sign_in(tab, live_server.url, "admin@example.com", space=space)
     tab.click("#tab-domains")
     tab.fill("#f-hostname", "https://not a hostname")
     tab.click("#add-domain-button")
@@ -211,10 +207,7 @@ def test_an_admin_adds_a_hostname_and_copies_its_cname_target_in_a_browser(brows
     copy = row.locator(".cname button.copy").last
     copy.click()
     expect(copy).to_have_text("Copied")
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.screenshot(path=str(ARTIFACTS / f"setup-domains-{width}.png"), full_page=True)
+    screenshot(tab, "setup-domains")
     context.close()
     assert [r["hostname"] for r in db.execute("SELECT hostname FROM domains ORDER BY hostname")] == [
         "bad.alice.example", "go.alice.example", "new.alice.example"]

@@ -6,9 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from app.link.urls import SAMPLE_UID
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, screenshot
 from tests.landing.landing_helpers import clicks, make_domain, make_link, open_landing
-from tests.setup.conftest import PASSWORD, csrf_of, html, make_user
+from tests.setup.conftest import browser_sign_in, csrf_of, html, make_user
 
 FULL_FORM = {"slug": "spring", "name": "Spring sale", "kind": "bot", "target": "@xt_funnel_bot", "mode": "page",
              "emit_contact": "on", "utm_source": "facebook", "utm_medium": "", "utm_campaign": "spring",
@@ -276,11 +276,7 @@ def test_an_admin_creates_a_link_and_copies_its_landing_url_in_a_browser(browser
     slug = "b" + uuid.uuid4().hex[:8]
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     tab = context.new_page()
-    tab.goto(live_server.url + "/login")
-    tab.fill("input[name=email]", "admin@example.com")
-    tab.fill("input[name=password]", PASSWORD)
-    tab.click("#login button[type=submit]")
-    tab.wait_for_url(f"**/spaces/{space['slug']}/")
+    browser_sign_in(tab, live_server.url, "admin@example.com", space=space)
     tab.click("#tab-links")
     tab.click("#new-link")
     tab.fill("#f-slug", slug)
@@ -294,11 +290,7 @@ def test_an_admin_creates_a_link_and_copies_its_landing_url_in_a_browser(browser
     copy = row.locator(".landing-urls button.copy").first
     copy.click()
     expect(copy).to_have_text("Copied")
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width in (1440, 390):
-        tab.set_viewport_size({"width": width, "height": 1000})
-        tab.screenshot(path=str(ARTIFACTS / f"setup-links-{width}.png"), full_page=True)
-    tab.set_viewport_size({"width": 1440, "height": 1000})
+    screenshot(tab, "setup-links")
     tab.click(f"tr#link-{slug} a.edit")
     expect(tab.locator("#fixed-slug")).to_contain_text(slug)
     tab.screenshot(path=str(ARTIFACTS / "setup-link-edit-1440.png"), full_page=True)

@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.setup import snippets
-from tests.conftest import ARTIFACTS, make_space
-from tests.setup.conftest import PASSWORD, csrf_of, form_token, html, make_user
+from tests.conftest import make_space, screenshot
+from tests.setup.conftest import browser_sign_in, csrf_of, form_token, html, make_user
 
 BASE = "https://xtracker.cc"
 
@@ -299,11 +299,7 @@ def test_the_builder_updates_in_place_in_a_browser(browser, app, live_server, sp
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     try:
-        tab.goto(live_server.url + "/login")
-        tab.fill("input[name=email]", "alice@example.com")
-        tab.fill("input[name=password]", PASSWORD)
-        tab.click("#login button[type=submit]")
-        tab.wait_for_url(f"**/spaces/{space['slug']}/")
+        browser_sign_in(tab, live_server.url, "alice@example.com", space=space)
         tab.goto(f"{live_server.url}/spaces/{space['slug']}/keys/")
         expect(tab.locator("#postback-url")).to_contain_text("eid=ftd-{trader_id}")
         tab.select_option("#f-preset", "generic")
@@ -323,9 +319,6 @@ def test_the_builder_updates_in_place_in_a_browser(browser, app, live_server, sp
         secret = tab.locator("#secret-ingest").inner_text()
         expect(tab.locator("#curl-e")).to_contain_text(secret)
         expect(tab.locator("#postback-url")).to_contain_text(f"token={secret}")
-        ARTIFACTS.mkdir(exist_ok=True)
-        for width in (1280, 390):
-            tab.set_viewport_size({"width": width, "height": 900})
-            tab.screenshot(path=str(ARTIFACTS / f"keys-{width}.png"), full_page=True)
+        screenshot(tab, "keys", widths=(1280, 390), height=900)
     finally:
         context.close()
