@@ -85,6 +85,9 @@ class _NoCookieSession(SessionInterface):
 
 def close_app(app: Flask) -> None:
     """Release the pool and the Redis client (gunicorn worker_exit, tests, CLI exit)."""
+    hub = app.extensions.get("xt_live_hub")
+    if hub is not None:
+        hub.stop()
     received_log = app.extensions.get("xt_received_log")
     if received_log is not None:
         received_log.flush(timeout=2)

@@ -72,6 +72,11 @@ class Hub:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.subscribed = threading.Event()
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End the subscription loop within a few seconds (the app is closing)."""
+        self.stopping.set()
 
     def subscribe(self, space_id: int, link: str | None, kind: str = FEED, view=None) -> Listener:
         """Register a viewer of the space (starting the hub thread on first use)."""
@@ -98,14 +103,14 @@ class Hub:
 
     def _run(self) -> None:
         backoff = 0.5
-        while True:
+        while not self.stopping.is_set():
             client = redis.Redis.from_url(self.app.config["REDIS_URL"], socket_connect_timeout=2,
                                           health_check_interval=30)
             pubsub = client.pubsub()
             try:
                 pubsub.psubscribe(*PATTERNS)
                 backoff = 0.5
-                while True:
+                while not self.stopping.is_set():
                     message = pubsub.get_message(timeout=5.0)
                     batch: list[tuple] = []
                     # Drain what is already waiting: a burst is rendered with one database read.
@@ -121,6 +126,8 @@ class Hub:
                         self.dispatch(batch)
             except redis.RedisError as exc:
                 self.subscribed.clear()
+                if self.stopping.is_set():
+                    break
                 log.warning("live feed subscription lost (%s); reconnecting in %.1fs", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

@@ -451,6 +451,9 @@ def test_the_hub_keeps_received_rows_off_the_deck_feed(app, space):
     row = {"type": "received", "space_id": space["id"], "id": 7, "received_at": "2026-11-25T10:00:00+00:00",
            "endpoint": "GET /e", "params": {"event": "contact"}, "body_excerpt": None, "status": "queued",
            "http_status": 200, "inbox_id": 1, "uid": "u-7", "warnings": []}
-    hub.dispatch([(f"xt:space:{space['id']}:received".encode(), json.dumps(row).encode())])
-    assert feed.get(timeout=0.1) is None
-    assert 'id="rq-7"' in received.get(timeout=0.1)
+    try:
+        hub.dispatch([(f"xt:space:{space['id']}:received".encode(), json.dumps(row).encode())])
+        assert feed.get(timeout=0.1) is None
+        assert 'id="rq-7"' in received.get(timeout=0.1)
+    finally:
+        hub.stop()
