@@ -7,10 +7,11 @@ connect timeout on every request while Redis is away.
 import json
 import logging
 import queue
-import threading
 import time
 
 import redis
+
+from app.lib.background import BackgroundQueue
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def listening_key(space_id: int) -> str:
     return LISTENING_KEY.format(space_id=space_id)
 
 
-class Publisher:
+class Publisher(BackgroundQueue):
     """Publishes JSON messages from a background thread, pipelined, swallowing Redis failures.
 
     `publish()` only enqueues, so a request never waits for Redis; messages queued while Redis
@@ -54,37 +55,18 @@ class Publisher:
     QUEUE_LIMIT = 10_000
     BATCH_MAX = 500
 
+    thread_name = "feed-publisher"
+
     def __init__(self, client: redis.Redis):
+        super().__init__(self.QUEUE_LIMIT)
         self.client = client
-        self._queue: queue.Queue[tuple[str, str]] = queue.Queue(self.QUEUE_LIMIT)
-        self._started = False
-        self._start_lock = threading.Lock()
         self._paused_until = 0.0
 
     def publish(self, channel: str, message: dict) -> bool:
         """Queue one message for publishing; False when it was dropped (queue full or Redis paused)."""
         if time.monotonic() < self._paused_until:
             return False
-        self._ensure_started()
-        try:
-            self._queue.put_nowait((channel, json.dumps(message, separators=(",", ":"), default=str)))
-            return True
-        except queue.Full:
-            return False
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every queued message was sent or dropped (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-    def _ensure_started(self) -> None:
-        if self._started:
-            return
-        with self._start_lock:
-            if not self._started:
-                threading.Thread(target=self._run, name="feed-publisher", daemon=True).start()
-                self._started = True
+        return self.offer((channel, json.dumps(message, separators=(",", ":"), default=str)))
 
     def _run(self) -> None:
         while True:

@@ -10,7 +10,6 @@ a request.
 import json
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from app import db
 from app.pubsub import listening_key, received_channel
 from app.lib import clock
+from app.lib.background import BackgroundQueue
 from app.received import redact, store, warnings
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,14 @@ class Captured:
     answer: bytes
 
 
-class ReceivedLog:
+class ReceivedLog(BackgroundQueue):
     """A process's bounded buffer of captured requests and the thread that writes them."""
 
+    thread_name = "received-log"
+
     def __init__(self, app: Flask, *, buffer: int):
+        super().__init__(buffer)
         self.app = app
-        self._queue: queue.Queue[Captured] = queue.Queue(buffer)
-        self._started = False
-        self._start_lock = threading.Lock()
         self.dropped = 0
         self._dropped_logged = 0
         self._drop_logged_at = 0.0
@@ -72,26 +72,8 @@ class ReceivedLog:
 
     def record(self, item: Captured) -> None:
         """Queue one request for the log; count it as dropped when the buffer is full."""
-        self._ensure_started()
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        if not self.offer(item):
             self.dropped += 1
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every queued request was written or dropped (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-    def _ensure_started(self) -> None:
-        # Started on first use, inside the serving process (never before gunicorn forks).
-        if self._started:
-            return
-        with self._start_lock:
-            if not self._started:
-                threading.Thread(target=self._run, name="received-log", daemon=True).start()
-                self._started = True
 
     def _run(self) -> None:
         while True:
