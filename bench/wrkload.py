@@ -23,9 +23,13 @@ request = function()
 end
 """
 
+# Paced runs: each connection waits an exponentially distributed time (mean DELAY_MS) before
+# its next request, so the connections arrive independently (a Poisson stream, as independent
+# clicks and postbacks do) instead of firing in lock-step bursts every DELAY_MS.
 PACED_LUA = """
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 function delay()
-  return DELAY_MS
+  return math.floor(-math.log(1 - math.random()) * DELAY_MS)
 end
 """
 
@@ -68,8 +72,11 @@ def _ms(text: str) -> float:
 
 def run(url: str, script: str, *, seconds: int, connections: int, threads: int = 2) -> dict:
     """Run wrk and return req/s, p50/p99 latency (ms), and error counts."""
-    out = subprocess.run([wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-s", script, url], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                           "-s", script, url], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk against {url} exited with {done.returncode}: {(done.stderr or done.stdout).strip()}")
+    out = done.stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     for pct in ("50", "99"):
         result[f"p{pct}_ms"] = _ms(re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M).group(1))

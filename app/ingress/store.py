@@ -252,9 +252,7 @@ class ClickIn:
 def create_clicks(conn: psycopg.Connection, clicks: list[ClickIn]) -> None:
     """Insert a batch of clicks and open (or complete) their journeys, in one statement.
 
-    Nothing is fetched, so in pipeline mode the statement travels with the next one (the
-    landing sends its clicks and their contact events in one round trip and one implicit
-    transaction).
+    The landing's writer sends its clicks and their contact events in one transaction.
     """
     rows = []
     for click in clicks:

@@ -57,3 +57,12 @@ def test_incremental_rollups_equal_a_rebuild_from_the_base_tables(app, client, s
     db.execute("SELECT deck_rebuild(%s)", (space["id"],))
     rebuilt = snapshot(db, space["id"])
     assert incremental == rebuilt
+
+
+def test_rollup_trigger_helpers_keep_one_generic_plan(db):
+    """Their array argument must not make plpgsql re-plan them on every batch (migration 0010)."""
+    rows = db.execute("SELECT proname AS name, array_to_string(proconfig, ',') AS config FROM pg_proc"
+                      " WHERE proname IN ('rollup_journey_changes', 'rollup_event_changes')").fetchall()
+    assert {row["name"]: row["config"] for row in rows} == {
+        "rollup_journey_changes": "plan_cache_mode=force_generic_plan",
+        "rollup_event_changes": "plan_cache_mode=force_generic_plan"}
