@@ -11,9 +11,9 @@ listeners are kept per (kind, space), so a feed viewer never gets received rows 
 """
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 
 import redis
 from flask import Flask, render_template
@@ -37,7 +37,9 @@ FEED = "feed"
 class Listener:
     """One viewer: a bounded queue of frames; overflowing marks it stale (it reconnects and reloads).
 
-    `kind` is the channel it follows (the feed, or the received log with its `view`).
+    `kind` is the channel it follows (the feed, or the received log with its `view`). The queue
+    is a deque and an Event rather than a `queue.Queue`: the hub puts and the viewer's handler
+    gets every frame of every viewer, and a Condition per call cost more than the frame itself.
     """
 
     def __init__(self, space_id: int, link: str | None, kind: str = FEED, view=None):
@@ -45,22 +47,27 @@ class Listener:
         self.link = link
         self.kind = kind
         self.view = view
-        self.frames: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self.frames: deque[str] = deque()
+        self.ready = threading.Event()
         self.stale = False
 
     def put(self, frame: str) -> None:
-        """Queue a frame without ever blocking the hub."""
-        try:
-            self.frames.put_nowait(frame)
-        except queue.Full:
+        """Queue a frame without ever blocking the hub; a full queue marks the viewer stale."""
+        if len(self.frames) >= QUEUE_SIZE:
             self.stale = True
+        else:
+            self.frames.append(frame)
+        self.ready.set()
 
     def get(self, timeout: float) -> str | None:
-        """The next frame, or None after `timeout` seconds."""
-        try:
-            return self.frames.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        """The next frame, or None after `timeout` seconds (or once the viewer is stale)."""
+        if not self.frames:
+            self.ready.clear()
+            # A frame put between the check and the clear is seen here; one put after it sets
+            # the event again, so the wait cannot miss it.
+            if not self.frames and not self.stale:
+                self.ready.wait(timeout)
+        return self.frames.popleft() if self.frames else None
 
 
 class Hub:
