@@ -61,6 +61,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     app.register_blueprint(members.invite_bp)
     from app.web.store import ROLE_RANK
     app.jinja_env.globals["role_at_least"] = lambda role, needed: ROLE_RANK[role] >= ROLE_RANK[needed]
+    from app.web.once import new_token
+    app.jinja_env.globals["form_token"] = new_token
+    from app.lib.localtime import format_local
+    app.jinja_env.filters["local"] = format_local
 
     # Keep the landing last: its /<slug> must never shadow another blueprint's route.
     from app.landing.views import bp as landing_bp

@@ -48,12 +48,13 @@ def _totals(space: dict, filters: Filters) -> dict:
 
 
 def funnel_context(space: dict, filters: Filters) -> dict:
-    """Unique journeys per stage with step conversion and drop-off."""
+    """The journeys that started in the range, counted at every stage up to the furthest each reached
+    (so the funnel never rises), with step conversion, drop-off, and how many skipped the stage's event."""
     counts = _totals(space, filters)["counts"]
     stages, previous = [], None
     for key, label in STAGE_LABELS.items():
-        count = counts.get(f"stage:{key}", 0)
-        stages.append({"key": key, "label": label, "count": count,
+        count = counts.get(f"reach:{key}", 0)
+        stages.append({"key": key, "label": label, "count": count, "skipped": counts.get(f"skip:{key}", 0),
                        "step_rate": None if previous is None else rate(count, previous),
                        "drop": None if previous is None else max(previous - count, 0)})
         previous = count
@@ -67,7 +68,7 @@ def funnel_context(space: dict, filters: Filters) -> dict:
 def gauge_context(space: dict, filters: Filters) -> dict:
     """The step conversions and the overall contact→deposit rate, each as a gauge slide."""
     counts = _totals(space, filters)["counts"]
-    c = [counts.get(f"stage:{k}", 0) for k in STAGE_LABELS]
+    c = [counts.get(f"reach:{k}", 0) for k in STAGE_LABELS]
     slides = [
         {"key": "contact-subscribed", "label": "Contact → Subscribed", "rate": rate(c[1], c[0])},
         {"key": "subscribed-registration", "label": "Subscribed → Registration", "rate": rate(c[2], c[1])},
@@ -99,7 +100,6 @@ def revenue_context(space: dict, filters: Filters) -> dict:
     if main not in revenue:
         currencies.insert(0, (main, (0, Decimal(0))))
     clicks = report["counts"].get("click", 0)
-    main_amount = revenue.get(main, (0, Decimal(0)))[1]
     with db.connection() as conn:
         rows = reporting.event_series(conn, space["id"], filters.grain, filters.first_day, filters.last_day,
                                       filters.start, filters.end, filters.link)
@@ -121,11 +121,20 @@ def revenue_context(space: dict, filters: Filters) -> dict:
     zone = ZoneInfo(filters.time_zone)
     labels = [(b.astimezone(zone).strftime("%H:%M") if isinstance(b, datetime) else b.strftime("%b %d"))
               for b in buckets]
-    ticks = [{"x": round(i * step, 1), "label": labels[i]}
-             for i in range(0, len(buckets), max(1, len(buckets) // 6))]
-    return {"currencies": [{"code": code, "deposits": n, "amount": amount} for code, (n, amount) in currencies],
+    every = max(1, len(buckets) // 6)
+    indexes = list(range(0, len(buckets), every))
+    if filters.grain == "day" and indexes and indexes[-1] != len(buckets) - 1:
+        # The last day (usually today) always has its label; it replaces a neighbour that would crowd it.
+        if len(buckets) - 1 - indexes[-1] < every / 2 and len(indexes) > 1:
+            indexes.pop()
+        indexes.append(len(buckets) - 1)
+    last = len(buckets) - 1
+    # The first label starts at the left edge and the last ends at the right one, so neither is cut.
+    ticks = [{"x": round(i * step, 1), "label": labels[i],
+              "anchor": "start" if i == 0 else "end" if i == last else "middle"} for i in indexes]
+    return {"currencies": [{"code": code, "deposits": n, "amount": amount,
+                            "per_click": (amount / clicks) if clicks else None} for code, (n, amount) in currencies],
             "main": main, "deposits": report["counts"].get("event:deposit", 0), "clicks": clicks,
-            "revenue_per_click": (main_amount / clicks) if clicks else None,
             "wave": {"lines": lines, "ticks": ticks, "width": WAVE_WIDTH, "height": WAVE_HEIGHT,
                      "grain": filters.grain, "peak": peak if rows else 0}}
 
@@ -145,43 +154,67 @@ def map_context(space: dict, filters: Filters, metric: str = "clicks") -> dict:
     return {"metric": metric, "countries": [v for v in values if v["level"]], "top": ranked[:10]}
 
 
+# Row keys of the attribution table that are not links of the space.
+NO_LINK, UNKNOWN_LINK = "", "?"
+
+
+def ordered_currencies(amounts: dict[str, Decimal], main: str) -> list[tuple[str, Decimal]]:
+    """(currency, amount) pairs: the main currency first (even at zero), then the others, largest first."""
+    pairs = sorted(((c, a) for c, a in amounts.items() if c != main), key=lambda p: (-p[1], p[0]))
+    return [(main, amounts.get(main, Decimal(0)))] + pairs
+
+
 def attribution_context(space: dict, filters: Filters, sort: str = "deposit", direction: str = "desc") -> dict:
-    """Per link: clicks, subscribed, registrations, deposits, main-currency revenue, rates; sorted."""
+    """Per link: clicks, journeys reaching subscribed / registration / deposit (as in the funnel), revenue
+    in every currency (main first), click→deposit and revenue per click per currency; sorted, with a
+    total row equal to the deck's headline figures.
+
+    Journeys without a click count under "(no link)"; clicks whose link is not (or no longer) a link of
+    the space, e.g. sent to POST /clicks with a made-up slug, under "(unknown link)".
+    """
     sort = sort if sort in ATTRIBUTION_COLUMNS else "deposit"
     direction = "asc" if direction == "asc" else "desc"
     main = space["currency"]
     with db.connection() as conn:
         links = reporting.list_links(conn, space["id"])
-        rows = reporting.links(conn, space["id"], [l["slug"] for l in links] + [""], filters.first_day,
-                               filters.last_day)
+        rows = reporting.links(conn, space["id"], filters.first_day, filters.last_day)
+    known = {l["slug"] for l in links}
     table: dict[str, dict] = {l["slug"]: _link_row(l["slug"], l["name"]) for l in links}
+    total = _link_row("*", "Total")
     for row in rows:
-        entry = table.setdefault(row["link_slug"], _link_row(row["link_slug"], None))
-        if row["kind"] == "click":
-            entry["clicks"] += int(row["n"])
-        elif row["kind"] == "revenue":
-            if row["currency"] == main:
-                entry["revenue"] += row["amount"]
-            else:
-                entry["other_currencies"].add(row["currency"])
-        elif row["kind"].startswith("stage:"):
-            entry[row["kind"][6:]] += int(row["n"])
-    result = []
-    for entry in table.values():
-        entry["click_to_deposit"] = rate(entry["deposit"], entry["clicks"])
-        entry["revenue_per_click"] = (entry["revenue"] / entry["clicks"]) if entry["clicks"] else None
-        entry["other_currencies"] = sorted(entry["other_currencies"])
-        result.append(entry)
+        slug = row["link_slug"] if row["link_slug"] in known or row["link_slug"] == NO_LINK else UNKNOWN_LINK
+        entry = table.setdefault(slug, _link_row(slug, None))
+        for target in (entry, total):
+            if row["kind"] == "click":
+                target["clicks"] += int(row["n"])
+            elif row["kind"] == "revenue":
+                target["amounts"][row["currency"]] = target["amounts"].get(row["currency"], Decimal(0)) + row["amount"]
+            elif row["kind"].startswith("reach:"):
+                target[row["kind"][6:]] += int(row["n"])
+    result = [_finish_row(entry, main) for entry in table.values()]
+    _finish_row(total, main)
     if sort == "link":
-        result.sort(key=lambda e: (e["slug"] == "", e["name"].lower()), reverse=direction == "desc")
+        result.sort(key=lambda e: (e["slug"] in (NO_LINK, UNKNOWN_LINK), e["name"].lower()),
+                    reverse=direction == "desc")
     else:
         result.sort(key=lambda e: (e[sort] is not None, e[sort] or 0), reverse=direction == "desc")
-    return {"rows": result, "sort": sort, "direction": direction, "main": main}
+    return {"rows": result, "total": total, "sort": sort, "direction": direction, "main": main}
+
+
+def _finish_row(entry: dict, main: str) -> dict:
+    entry["click_to_deposit"] = rate(entry["deposit"], entry["clicks"])
+    entry["currencies"] = [{"code": code, "amount": amount,
+                            "per_click": (amount / entry["clicks"]) if entry["clicks"] else None}
+                           for code, amount in ordered_currencies(entry["amounts"], main)]
+    entry["revenue"] = entry["currencies"][0]["amount"]
+    entry["revenue_per_click"] = entry["currencies"][0]["per_click"]
+    return entry
 
 
 def _link_row(slug: str, name: str | None) -> dict:
-    return {"slug": slug, "name": name or (slug or "(no link)"), "clicks": 0, "contact": 0, "subscribed": 0,
-            "registration": 0, "deposit": 0, "revenue": Decimal(0), "other_currencies": set()}
+    fallback = {NO_LINK: "(no link)", UNKNOWN_LINK: "(unknown link)"}.get(slug, slug)
+    return {"slug": slug, "name": name or fallback, "clicks": 0, "contact": 0, "subscribed": 0,
+            "registration": 0, "deposit": 0, "amounts": {}}
 
 
 def feed_context(space: dict, filters: Filters) -> dict:
@@ -192,24 +225,28 @@ def feed_context(space: dict, filters: Filters) -> dict:
     by_event: dict[int, list[dict]] = {}
     for badge in badges:
         by_event.setdefault(badge["event_id"], []).append(badge)
-    return {"rows": [feed_row(r, by_event.get(r["id"], [])) for r in rows]}
+    return {"rows": [feed_row(r, by_event.get(r["id"], []), space["time_zone"]) for r in rows]}
 
 
-def feed_row(row: dict, badges: list[dict]) -> dict:
-    """A feed row ready for templates/dashboard/_feed_row.html."""
+def feed_row(row: dict, badges: list[dict], time_zone: str) -> dict:
+    """A feed row ready for templates/dashboard/_feed_row.html; its time is shown in `time_zone`."""
     return {"badges": badges, "id": str(row["id"]), "event": row["event"], "uid": row["uid"] or "",
             "short_uid": (row["uid"] or "—")[:8], "value": row["value"], "currency": row["currency"],
             "link": row["link_slug"] or "", "country": row["country"] or "",
-            "at": datetime.fromtimestamp(row["occurred_at_ms"] / 1000).astimezone(ZoneInfo("UTC")),
-            "flags": list(row["flags"] or [])}
+            "at": datetime.fromtimestamp(row["occurred_at_ms"] / 1000, ZoneInfo("UTC")),
+            "time_zone": time_zone, "test": bool(row.get("test")), "flags": list(row["flags"] or [])}
 
 
 
 def matrix_context(space: dict, filters: Filters) -> dict:
-    """Destinations × the four events, each cell with delivered / pending / failed / dead counts."""
+    """Destinations × the four events, each cell with delivered / pending / failed / dead counts.
+
+    A deleted destination stays while the range holds deliveries of it (its history stays readable)."""
     with db.connection() as conn:
-        destinations = delivery_store.list_destinations(conn, space["id"])
+        destinations = delivery_store.list_destinations(conn, space["id"], include_deleted=True)
         counts = delivery_store.summarize_matrix(conn, space["id"], filters.start, filters.end)
+    with_history = {row["destination_id"] for row in counts}
+    destinations = [d for d in destinations if d["deleted_at"] is None or d["id"] in with_history]
     cells = {(d["id"], e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}
     for row in counts:
         cell = cells.get((row["destination_id"], row["event"]))
@@ -221,7 +258,7 @@ def matrix_context(space: dict, filters: Filters) -> dict:
 def cell_context(space: dict, filters: Filters, destination_id: int, event: str) -> dict:
     """The failed and dead deliveries of one matrix cell, with last error (NotFound for another space's)."""
     with db.connection() as conn:
-        destination = delivery_store.get_destination(conn, space["id"], destination_id)
+        destination = delivery_store.get_destination(conn, space["id"], destination_id, include_deleted=True)
         rows = delivery_store.list_cell_deliveries(conn, space["id"], destination_id, event,
                                                    statuses=("failed", "dead"), start=filters.start, end=filters.end)
     return {"destination": destination, "event": event, "rows": rows}

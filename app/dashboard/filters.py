@@ -69,6 +69,48 @@ def _parse_day(raw: str | None, name: str) -> date:
         raise FilterError(f"`{name}` must be a date as YYYY-MM-DD, not {raw[:20]!r}") from None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """The deck's filters as the page uses them: what it shows, what it dropped and why."""
+
+    filters: Filters
+    # Sentences about values that were dropped (an unknown link or range).
+    notices: tuple[str, ...] = ()
+    # Errors by filter field ('range', 'from', 'to'), shown at the filter; the deck shows the default range.
+    errors: dict | None = None
+    # The custom dates as submitted, so a bad range is shown as typed.
+    submitted: dict | None = None
+
+
+def check_filters(args, time_zone: str, now: datetime, link_slugs: set[str]) -> Checked:
+    """Filters for the deck page: never an error page.
+
+    An unknown `range` or a `link` that is not a link of the space is dropped with a notice; a bad
+    custom range falls back to the default range with the error kept for the filter. Relative
+    ranges ignore `from`/`to`, so a shared URL stays relative.
+    """
+    values = {k: args.get(k) for k in ("range", "from", "to", "link") if args.get(k)}
+    notices, errors, submitted = [], {}, None
+    if values.get("range") and values["range"] not in PRESETS:
+        notices.append(f"Unknown range {values['range'][:40]!r} dropped: showing {PRESETS[DEFAULT_PRESET]}.")
+        values.pop("range")
+    link = values.get("link")
+    if link is not None and link not in link_slugs:
+        notices.append(f"{link[:64]!r} is not a link of this space: showing all links.")
+        values.pop("link")
+    if values.get("range") != "custom":
+        values.pop("from", None)
+        values.pop("to", None)
+    try:
+        filters = parse_filters(values, time_zone, now)
+    except FilterError as exc:
+        field = "from" if "`from`" in str(exc) else "to" if "`to`" in str(exc) else "range"
+        errors[field] = str(exc)
+        submitted = {"from": values.get("from", ""), "to": values.get("to", "")}
+        filters = parse_filters({"link": values.get("link")} if values.get("link") else {}, time_zone, now)
+    return Checked(filters, tuple(notices), errors or None, submitted)
+
+
 def parse_filters(args, time_zone: str, now: datetime) -> Filters:
     """Filters from request args (range, from, to, link); FilterError on a bad value."""
     zone = ZoneInfo(time_zone)

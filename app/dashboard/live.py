@@ -233,7 +233,7 @@ def render_frames(messages: list[tuple[int, dict]]) -> list[tuple[str | None, st
         kind, event_id = message.get("type"), _event_id(message)
         if kind == "event" and (space_id, event_id) in rows:
             row = rows[(space_id, event_id)]
-            shown = context.feed_row(row, row["badges"])
+            shown = context.feed_row(row, row["badges"], row["time_zone"])
             frames.append((shown["link"] or None, render_template("dashboard/_feed_push.html", row=shown)))
         elif kind == "delivery" and (space_id, event_id) in badges:
             frames.append((None, render_template("dashboard/_badges_push.html", event_id=event_id,

@@ -7,7 +7,7 @@ FEED_LIMIT = 25
 def list_feed_rows(conn: psycopg.Connection, space_id: int, link: str | None, limit: int = FEED_LIMIT) -> list[dict]:
     """The newest events (by inbox id: a backward scan of the primary key) with link and country."""
     return conn.execute(
-        "SELECT e.id, e.event, e.uid, e.value, e.currency, e.occurred_at_ms, e.received_at, e.flags,"
+        "SELECT e.id, e.event, e.uid, e.value, e.currency, e.occurred_at_ms, e.received_at, e.flags, e.test,"
         "       c.link_slug, c.country"
         " FROM events e LEFT JOIN clicks c ON c.space_id = e.space_id AND c.uid = e.uid"
         " WHERE e.space_id = %(space_id)s AND (%(link)s::text IS NULL OR c.link_slug = %(link)s)"
@@ -26,13 +26,14 @@ def list_pushed_rows(conn: psycopg.Connection, keys: list[tuple[int, int]]) -> l
         return []
     return conn.execute(
         "SELECT e.space_id, e.id, e.event, e.uid, e.value, e.currency, e.occurred_at_ms, e.received_at, e.flags,"
-        "       c.link_slug, c.country,"
+        "       e.test, s.time_zone, c.link_slug, c.country,"
         "       coalesce((SELECT json_agg(json_build_object('id', d.id, 'status', d.status, 'destination', t.name)"
         "                                 ORDER BY t.id)"
         "                 FROM deliveries d JOIN destinations t ON t.space_id = d.space_id AND t.id = d.destination_id"
         "                 WHERE d.space_id = e.space_id AND d.event_id = e.id), '[]') AS badges"
         " FROM unnest(%(spaces)s::bigint[], %(ids)s::bigint[]) AS k(space_id, id)"
         " JOIN events e ON e.space_id = k.space_id AND e.id = k.id"
+        " JOIN spaces s ON s.id = e.space_id"
         " LEFT JOIN clicks c ON c.space_id = e.space_id AND c.uid = e.uid",
         {"spaces": [k[0] for k in keys], "ids": [k[1] for k in keys]},
     ).fetchall()

@@ -7,10 +7,11 @@ from flask_sock import Sock
 
 from app import db
 from app.dashboard import context, live
-from app.dashboard.filters import PRESETS, FilterError, Filters, parse_filters
+from app.dashboard.filters import PRESETS, FilterError, Filters, check_filters, parse_filters
 from app.delivery import manual
 from app.delivery import store as delivery_store
 from app.lib import clock
+from app.lib.currency import minor_units
 from app.reporting import store as reporting
 from app.space.store import NotFound
 from app.web import session
@@ -36,9 +37,9 @@ def format_number(value) -> str:
 
 
 @bp.app_template_filter("money")
-def format_money(value) -> str:
-    """A Decimal amount with two decimals and thousands separators."""
-    return f"{Decimal(value or 0):,.2f}"
+def format_money(value, currency: str | None = None) -> str:
+    """A Decimal amount with thousands separators and the currency's decimals (ISO 4217; 2 without one)."""
+    return f"{Decimal(value or 0):,.{minor_units(currency)}f}"
 
 
 @bp.app_template_filter("percent")
@@ -74,14 +75,19 @@ def _open(space_slug: str, min_role: str = "viewer") -> tuple[dict, Filters]:
 @bp.get("/")
 @session.login_required
 def show_deck(space: str):
-    """The whole deck: filters and every widget."""
-    space_row, filters = _open(space)
+    """The whole deck: filters and every widget. Unknown filter values are dropped with a notice and a
+    bad custom range is shown at the filter (the deck then shows the default range), never an error page."""
+    space_row = session.member_space(space, "viewer")
     with db.connection() as conn:
         links = reporting.list_links(conn, space_row["id"])
         spaces = web_store.list_user_spaces(conn, g.user["id"])
+        reporting.fold(conn, space_row["id"])
+    checked = check_filters(request.args, space_row["time_zone"], clock.now(), {l["slug"] for l in links})
+    filters = checked.filters
     widgets = {name: _context(name, space_row, filters) for name in PARTIALS}
+    status = 400 if checked.errors else 200
     return render_template("dashboard/deck.html", space=space_row, spaces=spaces, filters=filters, links=links,
-                           presets=PRESETS, widgets=widgets)
+                           presets=PRESETS, widgets=widgets, checked=checked), status
 
 
 @bp.get("/partials/<name>")

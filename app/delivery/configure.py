@@ -80,8 +80,15 @@ def check_address(kind: str, config: dict) -> None:
         return
 
 
+def accepts_test(kind: str, config: dict, switch: bool) -> bool:
+    """Whether a destination takes test events: a CAPI one exactly when it has a test_event_code (Meta
+    keeps them out of real reporting), a webhook or postback when its "accept test events" switch is on."""
+    return bool(config.get("test_event_code")) if kind == "capi" else bool(switch)
+
+
 def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name: str | None = None,
-                       event_map: dict | None = None, check_host: bool = False) -> tuple[dict, str | None]:
+                       event_map: dict | None = None, check_host: bool = False,
+                       accept_test: bool = False) -> tuple[dict, str | None]:
     """Validate and save a destination; return (its row, the webhook secret shown this once or None).
 
     Raises DestinationError with a message naming the bad field. `check_host` also refuses a URL
@@ -101,12 +108,13 @@ def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name
         row = store.create_destination(
             conn, space_id, kind=kind, name=(name or "").strip() or _default_name(kind, config), config=config,
             secret=credentials.seal_secret(app, space_id, kind, secret) if secret else None,
-            secret_hint=credentials.hint(secret) if secret else None, event_map=mapping, now=clock.now())
+            secret_hint=credentials.hint(secret) if secret else None, event_map=mapping, now=clock.now(),
+            accept_test=accepts_test(kind, config, accept_test))
     return row, secret if kind == "webhook" else None
 
 
 def update_destination(space_id: int, destination_id: int, fields: dict[str, Any], *, name: str | None,
-                       event_map: dict | None, check_host: bool = False) -> dict:
+                       event_map: dict | None, check_host: bool = False, accept_test: bool | None = None) -> dict:
     """Change a destination's name, settings and event map (validated like create_destination).
 
     The kind never changes. A CAPI access token is replaced only when `fields` carries one (an
@@ -128,7 +136,8 @@ def update_destination(space_id: int, destination_id: int, fields: dict[str, Any
         return store.update_destination(
             conn, space_id, destination_id, name=(name or "").strip() or _default_name(kind, config), config=config,
             secret=credentials.seal_secret(app, space_id, kind, token) if token else None,
-            secret_hint=credentials.hint(token) if token else None, event_map=mapping)
+            secret_hint=credentials.hint(token) if token else None, event_map=mapping,
+            accept_test=None if accept_test is None and kind != "capi" else accepts_test(kind, config, accept_test))
 
 
 def set_event_map(space_id: int, destination_id: int, event_map: dict) -> dict:
@@ -159,6 +168,12 @@ def pause(space_id: int, destination_id: int, reason: str = "paused by an operat
         return store.pause_destination(conn, space_id, destination_id, now=clock.now(), reason=reason)
 
 
+def delete(space_id: int, destination_id: int) -> dict:
+    """Delete a destination; its history stays readable (store.delete_destination). NotFound when not the space's."""
+    with db.transaction() as conn:
+        return store.delete_destination(conn, space_id, destination_id, now=clock.now())
+
+
 def resume(space_id: int, destination_id: int) -> dict:
     """Resume a destination; everything it held becomes due now."""
     with db.transaction() as conn:
@@ -176,4 +191,5 @@ def public(destination: dict) -> dict:
         "paused_at": destination["paused_at"].isoformat() if destination["paused_at"] else None,
         "paused_reason": destination["paused_reason"],
         "failing_since": destination["failing_since"].isoformat() if destination["failing_since"] else None,
+        "accept_test": destination["accept_test"],
     }

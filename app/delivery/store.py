@@ -17,34 +17,40 @@ STATUSES = ("pending", "failed", "delivered", "dead")
 MAX_LIST = 500
 
 DESTINATION_COLUMNS = ("space_id, id, kind, name, config, secret_hint, event_map, created_at, paused_at,"
-                       " paused_reason, failing_since")
+                       " paused_reason, failing_since, accept_test, deleted_at")
 
 
 def create_destination(conn: psycopg.Connection, space_id: int, *, kind: str, name: str, config: dict,
-                       secret: bytes | None, secret_hint: str | None, event_map: dict, now: datetime) -> dict:
+                       secret: bytes | None, secret_hint: str | None, event_map: dict, now: datetime,
+                       accept_test: bool = False) -> dict:
     """Insert a destination (secret already sealed); return its public row."""
     return conn.execute(
-        "INSERT INTO destinations (space_id, kind, name, config, secret, secret_hint, event_map, created_at)"
-        " VALUES (%(space_id)s, %(kind)s, %(name)s, %(config)s, %(secret)s, %(hint)s, %(map)s, %(now)s)"
+        "INSERT INTO destinations (space_id, kind, name, config, secret, secret_hint, event_map, created_at,"
+        "                          accept_test)"
+        " VALUES (%(space_id)s, %(kind)s, %(name)s, %(config)s, %(secret)s, %(hint)s, %(map)s, %(now)s,"
+        "         %(accept_test)s)"
         f" RETURNING {DESTINATION_COLUMNS}",
         {"space_id": space_id, "kind": kind, "name": name, "config": Jsonb(config), "secret": secret,
-         "hint": secret_hint, "map": Jsonb(event_map), "now": now},
+         "hint": secret_hint, "map": Jsonb(event_map), "now": now, "accept_test": accept_test},
     ).fetchone()
 
 
-def list_destinations(conn: psycopg.Connection, space_id: int) -> list[dict]:
-    """The space's destinations, oldest first, without secrets (hints only)."""
+def list_destinations(conn: psycopg.Connection, space_id: int, *, include_deleted: bool = False) -> list[dict]:
+    """The space's destinations, oldest first, without secrets (hints only); deleted ones only when asked."""
     return conn.execute(
-        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s ORDER BY id",
-        {"space_id": space_id},
+        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s"
+        " AND (%(deleted)s OR deleted_at IS NULL) ORDER BY id",
+        {"space_id": space_id, "deleted": include_deleted},
     ).fetchall()
 
 
-def get_destination(conn: psycopg.Connection, space_id: int, destination_id: int) -> dict:
-    """One destination of the space (public columns), or NotFound."""
+def get_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *,
+                    include_deleted: bool = False) -> dict:
+    """One destination of the space (public columns), or NotFound (also for a deleted one unless asked)."""
     row = conn.execute(
-        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s AND id = %(id)s",
-        {"space_id": space_id, "id": destination_id},
+        f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s AND id = %(id)s"
+        " AND (%(deleted)s OR deleted_at IS NULL)",
+        {"space_id": space_id, "id": destination_id, "deleted": include_deleted},
     ).fetchone()
     if row is None:
         raise NotFound(f"no destination {destination_id} in this space")
@@ -92,6 +98,27 @@ def pause_destination(conn: psycopg.Connection, space_id: int, destination_id: i
         "UPDATE deliveries SET next_attempt_at = 'infinity'"
         " WHERE space_id = %(space_id)s AND destination_id = %(id)s AND next_attempt_at IS NOT NULL"
         "   AND next_attempt_at <> 'infinity' AND manual_requested_at IS NULL",
+        {"space_id": space_id, "id": destination_id},
+    )
+    return row
+
+
+def delete_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> dict:
+    """Delete a destination: it keeps its row and history but gets no new deliveries, and its open
+    deliveries end as dead ("destination deleted"); NotFound when not the space's (or already deleted)."""
+    row = conn.execute(
+        "UPDATE destinations SET deleted_at = %(now)s, paused_at = coalesce(paused_at, %(now)s),"
+        " paused_reason = 'deleted'"
+        " WHERE space_id = %(space_id)s AND id = %(id)s AND deleted_at IS NULL"
+        f" RETURNING {DESTINATION_COLUMNS}",
+        {"space_id": space_id, "id": destination_id, "now": now},
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no destination {destination_id} in this space")
+    conn.execute(
+        "UPDATE deliveries SET status = 'dead', next_attempt_at = NULL, manual_requested_at = NULL,"
+        " last_error = 'destination deleted'"
+        " WHERE space_id = %(space_id)s AND destination_id = %(id)s AND status IN ('pending', 'failed')",
         {"space_id": space_id, "id": destination_id},
     )
     return row
@@ -147,7 +174,7 @@ WITH claimed AS (
 SELECT c.space_id, c.id, c.event_id, c.destination_id, c.event, c.status, c.attempts,
        c.manual_requested_at IS NOT NULL AS manual, c.auto_next_at, s.slug AS space_slug,
        e.uid, coalesce(e.tg_id, j.tg_id) AS tg_id, e.eid, e.value, e.currency, e.occurred_at_ms,
-       e.received_at, e.source, e.flags,
+       e.received_at, e.source, e.flags, e.test,
        k.created_at AS clicked_at, k.link_slug, k.link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
        k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content, k.utm_term, k.client_ip, k.user_agent,
        k.country
@@ -157,7 +184,7 @@ JOIN spaces s ON s.id = c.space_id
 -- claimed row whatever the statistics say: with stale statistics a flat join once planned a scan
 -- of the whole space's events per row.
 CROSS JOIN LATERAL (
-    SELECT uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source, flags
+    SELECT uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source, flags, test
     FROM events WHERE space_id = c.space_id AND id = c.event_id LIMIT 1
 ) e
 LEFT JOIN LATERAL (
@@ -271,10 +298,11 @@ def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
 
 
 def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, end: datetime) -> list[dict]:
-    """Delivery counts per destination × canonical event × status for events received in [start, end)."""
+    """Delivery counts per destination × canonical event × status for real (not test) events received in
+    [start, end)."""
     return conn.execute(
         "SELECT destination_id, event, status, count(*) AS count FROM deliveries"
-        " WHERE space_id = %(space_id)s AND created_at >= %(start)s AND created_at < %(end)s"
+        " WHERE space_id = %(space_id)s AND created_at >= %(start)s AND created_at < %(end)s AND NOT test"
         " GROUP BY destination_id, event, status ORDER BY destination_id, event, status",
         {"space_id": space_id, "start": start, "end": end},
     ).fetchall()
@@ -291,11 +319,16 @@ DELIVERY_COLUMNS = (
 def list_cell_deliveries(conn: psycopg.Connection, space_id: int, destination_id: int, event: str, *,
                          statuses: tuple[str, ...] = STATUSES, start: datetime, end: datetime,
                          limit: int = 100) -> list[dict]:
-    """Deliveries of one matrix cell in [start, end) with the given statuses, newest first, with last error."""
+    """Deliveries of one matrix cell in [start, end) with the given statuses, newest first, with last error
+    and every attempt counted (`attempts_made`, manual ones included; `manual_attempts` of them manual).
+    Test events' deliveries are not part of the matrix."""
     return conn.execute(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
+        f"SELECT {DELIVERY_COLUMNS}, a.made AS attempts_made, a.manual AS manual_attempts FROM deliveries d"
         " JOIN events e ON e.space_id = d.space_id AND e.id = d.event_id"
+        " CROSS JOIN LATERAL (SELECT count(*) AS made, count(*) FILTER (WHERE trigger = 'manual') AS manual"
+        "                     FROM delivery_attempts WHERE space_id = d.space_id AND delivery_id = d.id) a"
         " WHERE d.space_id = %(space_id)s AND d.destination_id = %(destination_id)s AND d.event = %(event)s"
+        "   AND NOT d.test"
         "   AND d.status = ANY(%(statuses)s) AND d.created_at >= %(start)s AND d.created_at < %(end)s"
         " ORDER BY d.created_at DESC, d.id DESC LIMIT %(limit)s",
         {"space_id": space_id, "destination_id": destination_id, "event": event, "statuses": list(statuses),
@@ -330,12 +363,18 @@ _REQUEST_MANUAL = (
     # A row in flight keeps its lease; the write-back of that attempt makes the manual one due.
     " next_attempt_at = CASE WHEN lease_token IS NULL THEN %(now)s ELSE next_attempt_at END"
 )
+# A deleted destination's deliveries stay readable but are never attempted again.
+_LIVE_DESTINATION = (
+    " AND NOT EXISTS (SELECT 1 FROM destinations x WHERE x.space_id = deliveries.space_id"
+    "                 AND x.id = deliveries.destination_id AND x.deleted_at IS NOT NULL)"
+)
 
 
 def request_retry(conn: psycopg.Connection, space_id: int, delivery_id: int, now: datetime) -> dict:
     """Ask for a manual attempt of one delivery (any status); NotFound when it is not the space's."""
     row = conn.execute(
-        _REQUEST_MANUAL + " WHERE space_id = %(space_id)s AND id = %(id)s RETURNING id, status",
+        _REQUEST_MANUAL + " WHERE space_id = %(space_id)s AND id = %(id)s" + _LIVE_DESTINATION
+        + " RETURNING id, status",
         {"space_id": space_id, "id": delivery_id, "now": now},
     ).fetchone()
     if row is None:
@@ -352,7 +391,7 @@ def request_cell_retry(conn: psycopg.Connection, space_id: int, *, destination_i
         "   AND (%(destination_id)s::bigint IS NULL OR destination_id = %(destination_id)s)"
         "   AND (%(event)s::text IS NULL OR event = %(event)s)"
         "   AND (%(start)s::timestamptz IS NULL OR created_at >= %(start)s)"
-        "   AND (%(end)s::timestamptz IS NULL OR created_at < %(end)s)",
+        "   AND (%(end)s::timestamptz IS NULL OR created_at < %(end)s)" + _LIVE_DESTINATION,
         {"space_id": space_id, "destination_id": destination_id, "event": event, "start": start, "end": end,
          "now": now},
     ).rowcount
@@ -362,25 +401,29 @@ def replay_since(conn: psycopg.Connection, space_id: int, destination_id: int, s
                  now: datetime) -> int:
     """Fan out to one destination every event received since `since` that its map maps and that it lacks."""
     return conn.execute(
-        "INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)"
+        "INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at, test)"
         " SELECT e.space_id, e.id, d.id, e.event, e.received_at,"
-        "        CASE WHEN d.paused_at IS NULL THEN %(now)s::timestamptz ELSE 'infinity' END"
+        "        CASE WHEN d.paused_at IS NULL THEN %(now)s::timestamptz ELSE 'infinity' END, e.test"
         " FROM destinations d JOIN events e ON e.space_id = d.space_id AND d.event_map ? e.event"
+        "  AND (NOT e.test OR d.accept_test)"
         " WHERE d.space_id = %(space_id)s AND d.id = %(destination_id)s AND e.received_at >= %(since)s"
+        "   AND d.deleted_at IS NULL"
         " ON CONFLICT (space_id, event_id, destination_id) DO NOTHING",
         {"space_id": space_id, "destination_id": destination_id, "since": since, "now": now},
     ).rowcount
 
 
 def update_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, name: str, config: dict,
-                        secret: bytes | None, secret_hint: str | None, event_map: dict) -> dict:
-    """Write a destination's edited columns; a NULL secret keeps the stored one."""
+                        secret: bytes | None, secret_hint: str | None, event_map: dict,
+                        accept_test: bool | None = None) -> dict:
+    """Write a destination's edited columns; a NULL secret (or accept_test) keeps the stored one."""
     row = conn.execute(
         "UPDATE destinations SET name = %(name)s, config = %(config)s, event_map = %(map)s,"
-        " secret = coalesce(%(secret)s, secret), secret_hint = coalesce(%(hint)s, secret_hint)"
-        f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
+        " secret = coalesce(%(secret)s, secret), secret_hint = coalesce(%(hint)s, secret_hint),"
+        " accept_test = coalesce(%(accept_test)s, accept_test)"
+        f" WHERE space_id = %(space_id)s AND id = %(id)s AND deleted_at IS NULL RETURNING {DESTINATION_COLUMNS}",
         {"space_id": space_id, "id": destination_id, "name": name, "config": Jsonb(config), "map": Jsonb(event_map),
-         "secret": secret, "hint": secret_hint},
+         "secret": secret, "hint": secret_hint, "accept_test": accept_test},
     ).fetchone()
     if row is None:
         raise NotFound(f"no destination {destination_id} in this space")

@@ -83,6 +83,7 @@ def _delivery(space_slug: str, destination: dict, event: str, test_id: str, now)
         "space_slug": space_slug, "stable_id": test_id, "uid": test_id, "tg_id": None, "eid": test_id,
         "value": TEST_VALUE if event == "deposit" else None, "currency": "USD",
         "occurred_at_ms": clock.to_ms(now), "received_at": now, "source": TEST_SOURCE, "flags": ["test"],
+        "test": True,
         "clicked_at": None, "link_slug": None, "link_kind": None, "fbclid": None, "fbc": None, "fbp": None,
         "campaign_name": None, "utm_source": None, "utm_medium": None, "utm_campaign": None, "utm_content": None,
         "utm_term": None, "client_ip": None, "user_agent": None, "country": None,

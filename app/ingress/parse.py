@@ -15,7 +15,7 @@ from app.lib.currency import normalize_currency
 
 CANONICAL_EVENTS = ("contact", "subscribed", "registration", "deposit")
 
-EVENT_FIELDS = frozenset({"event", "uid", "value", "currency", "eid", "occurred_at_ms", "tg_id"})
+EVENT_FIELDS = frozenset({"event", "uid", "value", "currency", "eid", "occurred_at_ms", "tg_id", "test"})
 MAX_EID_LENGTH = 200
 MAX_VALUE = Decimal("1e18")
 VALUE_QUANTUM = Decimal("0.000001")
@@ -50,13 +50,18 @@ class EventIn:
     currency: str
     occurred_at_ms: int
     flags: list[str] = field(default_factory=list)
+    test: bool = False
 
     @property
     def dedup_key(self) -> str:
-        """The inbox's unique key: the eid when given (time-independent), else event, uid, tg_id and time."""
+        """The inbox's unique key: the eid when given (time-independent), else event, uid, tg_id and time.
+
+        A test event has keys of its own, so a test never makes the real event with its eid a duplicate.
+        """
+        prefix = "test:" if self.test else ""
         if self.eid is not None:
-            return f"eid:{self.event}:{self.eid}"
-        return f"at:{self.event}:{self.uid or ''}:{self.tg_id or ''}:{self.occurred_at_ms}"
+            return f"{prefix}eid:{self.event}:{self.eid}"
+        return f"{prefix}at:{self.event}:{self.uid or ''}:{self.tg_id or ''}:{self.occurred_at_ms}"
 
 
 def _absent(raw: Any) -> bool:
@@ -170,6 +175,19 @@ def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: in
     return raw
 
 
+def check_test(raw: Any) -> bool:
+    """The test marker: JSON true/false, or 1/0/true/false as text (GET /e); absent is false."""
+    if _absent(raw) or raw is False:
+        return False
+    if raw is True:
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("0", "false"):
+        return False
+    raise Rejection("invalid_request", "test must be true or false (test=1 or test=0 on GET /e)")
+
+
 def flags_for(event: EventIn) -> list[str]:
     """Warnings recorded with an accepted event (they never reject it)."""
     flags = []
@@ -187,7 +205,7 @@ def parse_event(fields: dict, *, time_field: str, received_ms: int, max_age_ms: 
     """Run every step over the raw fields (POST body or GET query) and return the event.
 
     Steps, in order, so the first problem reported is the most fundamental one:
-    1. event name; 2. uid; 3. tg_id; 4. value; 5. currency; 6. eid; 7. time; 8. flags.
+    1. event name; 2. uid; 3. tg_id; 4. value; 5. currency; 6. eid; 7. time; 8. test; 9. flags.
     """
     event = EventIn(
         event=check_event(fields.get("event")),
@@ -198,6 +216,7 @@ def parse_event(fields: dict, *, time_field: str, received_ms: int, max_age_ms: 
         eid=check_eid(fields.get("eid")),
         occurred_at_ms=check_time(fields.get(time_field), received_ms=received_ms,
                                   max_age_ms=max_age_ms, max_future_ms=max_future_ms),
+        test=check_test(fields.get("test")),
     )
     event.flags = flags_for(event)
     return event

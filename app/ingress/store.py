@@ -22,19 +22,20 @@ _RECORD_EVENTS = """
 WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb) AS t(
         space_id bigint, event text, uid text, tg_id bigint, eid text, value numeric, currency text,
-        occurred_at_ms bigint, received_at timestamptz, source text, flags text, dedup_key text)
+        occurred_at_ms bigint, received_at timestamptz, source text, flags text, dedup_key text, test boolean)
 ), ins AS (
     INSERT INTO events (space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms,
-                        received_at, source, flags, dedup_key)
+                        received_at, source, flags, dedup_key, test)
     SELECT space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source,
-           string_to_array(flags, ','), dedup_key
+           string_to_array(flags, ','), dedup_key, coalesce(test, false)
     FROM input ORDER BY space_id, dedup_key
     ON CONFLICT (space_id, dedup_key) DO NOTHING
-    RETURNING space_id, id, dedup_key, uid, event, value, currency, occurred_at_ms, received_at
+    RETURNING space_id, id, dedup_key, uid, event, value, currency, occurred_at_ms, received_at, test
 ), stitch AS (
+    -- Test events are recorded and delivered but never stitched: journeys hold real progress only.
     SELECT space_id, uid, event, value, currency, received_at,
            to_timestamp(occurred_at_ms / 1000.0) AS occurred_at
-    FROM ins WHERE uid IS NOT NULL
+    FROM ins WHERE uid IS NOT NULL AND NOT test
 ), revenue AS (
     SELECT space_id, uid, jsonb_object_agg(currency, total::text) AS amounts
     FROM (SELECT space_id, uid, currency, sum(value) AS total FROM stitch
@@ -68,10 +69,12 @@ WITH input AS (
     -- The outbox: one delivery per (new event, destination whose event map maps it), written by
     -- the same statement (so the same transaction) as the event; the unique index on
     -- (space_id, event_id, destination_id) forbids a second fan-out. No destinations: one index probe.
-    INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at)
+    -- Test events go only to destinations that accept test traffic; deleted destinations get nothing.
+    INSERT INTO deliveries (space_id, event_id, destination_id, event, created_at, next_attempt_at, test)
     SELECT ins.space_id, ins.id, d.id, ins.event, ins.received_at,
-           CASE WHEN d.paused_at IS NULL THEN ins.received_at ELSE 'infinity'::timestamptz END
+           CASE WHEN d.paused_at IS NULL THEN ins.received_at ELSE 'infinity'::timestamptz END, ins.test
     FROM ins JOIN destinations d ON d.space_id = ins.space_id AND d.event_map ? ins.event
+     AND d.deleted_at IS NULL AND (NOT ins.test OR d.accept_test)
     ORDER BY ins.space_id, ins.id, d.id
     ON CONFLICT (space_id, event_id, destination_id) DO NOTHING
     RETURNING 1
@@ -107,7 +110,7 @@ def record_events(conn: psycopg.Connection, items: list[InboxItem]) -> list[tupl
         "eid": item.event.eid, "value": None if item.event.value is None else str(item.event.value),
         "currency": item.event.currency, "occurred_at_ms": item.event.occurred_at_ms,
         "received_at": item.received_at.isoformat(), "source": item.source, "flags": ",".join(item.event.flags),
-        "dedup_key": item.event.dedup_key,
+        "dedup_key": item.event.dedup_key, "test": item.event.test,
     } for item in items], separators=(",", ":"))
     inserted = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(_RECORD_EVENTS, {"batch": batch})}
     results: list[tuple[bool, int] | None] = []
@@ -183,20 +186,22 @@ _BACKFILL = """
 WITH moved AS (
     UPDATE events SET uid = %(uid)s
     WHERE space_id = %(space_id)s AND tg_id = %(tg_id)s AND uid IS NULL
-    RETURNING event, value, currency, to_timestamp(occurred_at_ms / 1000.0) AS occurred_at
+    RETURNING event, value, currency, to_timestamp(occurred_at_ms / 1000.0) AS occurred_at, test
+), counted AS (
+    SELECT event, value, currency, occurred_at FROM moved WHERE NOT test
 ), revenue AS (
     SELECT coalesce(jsonb_object_agg(currency, total::text), '{}'::jsonb) AS amounts
-    FROM (SELECT currency, sum(value) AS total FROM moved
+    FROM (SELECT currency, sum(value) AS total FROM counted
           WHERE event = 'deposit' AND value IS NOT NULL GROUP BY currency) t
 )
 UPDATE journeys AS j SET
-    contact_at      = LEAST(j.contact_at, (SELECT min(occurred_at) FROM moved WHERE event = 'contact')),
-    subscribed_at   = LEAST(j.subscribed_at, (SELECT min(occurred_at) FROM moved WHERE event = 'subscribed')),
-    registration_at = LEAST(j.registration_at, (SELECT min(occurred_at) FROM moved WHERE event = 'registration')),
-    deposit_at      = LEAST(j.deposit_at, (SELECT min(occurred_at) FROM moved WHERE event = 'deposit')),
-    last_event_at   = GREATEST(j.last_event_at, (SELECT max(occurred_at) FROM moved)),
-    event_count     = j.event_count + (SELECT count(*) FROM moved),
-    deposit_count   = j.deposit_count + (SELECT count(*) FROM moved WHERE event = 'deposit'),
+    contact_at      = LEAST(j.contact_at, (SELECT min(occurred_at) FROM counted WHERE event = 'contact')),
+    subscribed_at   = LEAST(j.subscribed_at, (SELECT min(occurred_at) FROM counted WHERE event = 'subscribed')),
+    registration_at = LEAST(j.registration_at, (SELECT min(occurred_at) FROM counted WHERE event = 'registration')),
+    deposit_at      = LEAST(j.deposit_at, (SELECT min(occurred_at) FROM counted WHERE event = 'deposit')),
+    last_event_at   = GREATEST(j.last_event_at, (SELECT max(occurred_at) FROM counted)),
+    event_count     = j.event_count + (SELECT count(*) FROM counted),
+    deposit_count   = j.deposit_count + (SELECT count(*) FROM counted WHERE event = 'deposit'),
     revenue         = revenue_add(j.revenue, (SELECT amounts FROM revenue))
 WHERE j.space_id = %(space_id)s AND j.uid = %(uid)s AND EXISTS (SELECT 1 FROM moved)
 RETURNING (SELECT count(*) FROM moved) AS moved

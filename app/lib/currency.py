@@ -16,3 +16,16 @@ def normalize_currency(raw: str) -> str | None:
     """The upper-cased ISO 4217 code for `raw` ('usd' → 'USD'), or None when it is not one."""
     code = raw.strip().upper()
     return code if code in ISO_4217 else None
+
+# ISO 4217 minor units where they are not 2 (the list's "E" column); metals and funds without
+# minor units are shown with 2.
+_MINOR_UNITS = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+
+def minor_units(code: str | None) -> int:
+    """Decimal places an amount in `code` is shown with (ISO 4217): 2 for USD, 0 for JPY, 3 for KWD."""
+    return _MINOR_UNITS.get(code or "", 2)

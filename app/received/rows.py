@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from app import db
 from app.lib import tokens
+from app.ingress import parse
 from app.received import store, warnings
 
 ENDPOINTS = ("POST /events", "GET /e", "POST /bind", "GET /bind", "POST /clicks")
@@ -65,6 +66,13 @@ def _as_datetime(value) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _is_test(params: dict) -> bool:
+    try:
+        return parse.check_test(params.get("test"))
+    except parse.Rejection:
+        return False
+
+
 def shown_row(row: dict, space: dict) -> dict:
     """A stored row (from the database or a published message) ready for _row.html."""
     received_at = _as_datetime(row["received_at"])
@@ -76,6 +84,7 @@ def shown_row(row: dict, space: dict) -> dict:
         "id": row["id"], "at": received_at.astimezone(ZoneInfo(space["time_zone"])), "endpoint": row["endpoint"],
         "params": list(params.items()), "excerpt": row.get("body_excerpt"), "status": row["status"],
         "http_status": row["http_status"], "inbox_id": row.get("inbox_id"), "uid": uid, "journey": journey,
+        "test": _is_test(params),
         "warnings": [{"code": code, "label": warnings.LABELS.get(code, code),
                       "text": warnings.describe(code, row["endpoint"], params, received_at, row["status"])}
                      for code in row.get("warnings") or ()],

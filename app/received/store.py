@@ -110,7 +110,7 @@ JOURNEY_EVENTS_LIMIT = 200
 def list_journey_events(conn: psycopg.Connection, space_id: int, uid: str) -> list[dict]:
     """The journey's events in the order they happened (at most JOURNEY_EVENTS_LIMIT)."""
     return conn.execute(
-        "SELECT id, event, value, currency, eid, occurred_at_ms, received_at, source, flags, tg_id"
+        "SELECT id, event, value, currency, eid, occurred_at_ms, received_at, source, flags, tg_id, test"
         " FROM events WHERE space_id = %(space_id)s AND uid = %(uid)s"
         " ORDER BY occurred_at_ms, id LIMIT %(limit)s",
         {"space_id": space_id, "uid": uid, "limit": JOURNEY_EVENTS_LIMIT},
@@ -123,9 +123,57 @@ def list_event_deliveries(conn: psycopg.Connection, space_id: int, event_ids: li
         return []
     return conn.execute(
         "SELECT d.id, d.event_id, d.event, d.status, d.attempts, d.last_attempt_at, d.last_status_code,"
-        " d.last_error, d.delivered_at, d.next_attempt_at, t.name AS destination, t.kind"
+        " d.last_error, d.delivered_at, d.next_attempt_at, t.name AS destination, t.kind,"
+        " t.deleted_at IS NOT NULL AS destination_deleted"
         " FROM deliveries d JOIN destinations t ON t.space_id = d.space_id AND t.id = d.destination_id"
         " WHERE d.space_id = %(space_id)s AND d.event_id = ANY(%(event_ids)s)"
         " ORDER BY d.event_id, t.name",
         {"space_id": space_id, "event_ids": event_ids},
+    ).fetchall()
+
+
+SEARCH_LIMIT = 20
+
+
+def find_journey_matches(conn: psycopg.Connection, space_id: int, query: str) -> list[dict]:
+    """Journeys (and test-only uids) that `query` names: rows of (uid, how, detail), best first.
+
+    `how` is 'uid' (exact), 'uid_case' (the uid in another letter case), 'tg_id' (a bound or sent
+    Telegram user id), 'eid' (an event's external id) or 'inbox_id' (an event's id); detail says which
+    event. An event without a uid yet is returned with uid NULL.
+    """
+    digits = query.isdigit() and len(query) <= 18
+    return conn.execute(
+        """
+        WITH hits AS (
+            SELECT uid, 'uid' AS how, NULL::text AS detail, 1 AS rank FROM journeys
+            WHERE space_id = %(space_id)s AND uid = %(q)s
+            UNION ALL
+            SELECT uid, 'uid_case', NULL, 2 FROM journeys
+            WHERE space_id = %(space_id)s AND lower(uid) = lower(%(q)s) AND uid <> %(q)s
+            UNION ALL
+            (SELECT uid, 'uid', 'test events only', 1 FROM events
+             WHERE space_id = %(space_id)s AND uid = %(q)s LIMIT 1)
+            UNION ALL
+            SELECT uid, 'tg_id', NULL, 3 FROM journeys
+            WHERE %(digits)s AND space_id = %(space_id)s AND tg_id = %(number)s
+            UNION ALL
+            (SELECT uid, 'tg_id', event || ' #' || id, 3 FROM events
+             WHERE %(digits)s AND space_id = %(space_id)s AND tg_id = %(number)s AND uid IS NULL
+             ORDER BY id DESC LIMIT 5)
+            UNION ALL
+            SELECT uid, 'eid', event || ' #' || id, 4 FROM events
+            WHERE space_id = %(space_id)s AND dedup_key = ANY(%(eid_keys)s)
+            UNION ALL
+            SELECT uid, 'inbox_id', event || ' #' || id, 5 FROM events
+            WHERE %(digits)s AND space_id = %(space_id)s AND id = %(number)s
+        )
+        SELECT DISTINCT ON (coalesce(uid, detail)) uid, how, detail, rank FROM hits
+        ORDER BY coalesce(uid, detail), rank
+        LIMIT %(limit)s
+        """,
+        {"space_id": space_id, "q": query, "digits": digits, "number": int(query) if digits else 0,
+         "eid_keys": [f"{prefix}eid:{event}:{query}" for prefix in ("", "test:")
+                      for event in ("contact", "subscribed", "registration", "deposit")],
+         "limit": SEARCH_LIMIT},
     ).fetchall()

@@ -80,15 +80,17 @@ def countries(conn: psycopg.Connection, space_id: int, first_day: date, last_day
     ).fetchall()
 
 
-def links(conn: psycopg.Connection, space_id: int, slugs: list[str], first_day: date, last_day: date) -> list[dict]:
-    """For the given link slugs ('' = no link): counts per kind and revenue per currency over whole days."""
+def links(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date) -> list[dict]:
+    """Per link slug seen in the range ('' = no link; any slug, a link of the space or not): clicks,
+    journeys reaching each stage ('reach:…') and revenue per currency over whole days, so the rows
+    sum to the all-links totals."""
     return conn.execute(
         "SELECT link_slug, kind, currency, sum(n) AS n, sum(amount) AS amount FROM rollup_days"
-        " WHERE space_id = %(space_id)s AND link_slug = ANY(%(slugs)s) AND day BETWEEN %(first)s AND %(last)s"
-        "   AND kind IN ('click', 'stage:contact', 'stage:subscribed', 'stage:registration',"
-        "                'stage:deposit', 'revenue')"
+        " WHERE space_id = %(space_id)s AND link_slug <> '*' AND day BETWEEN %(first)s AND %(last)s"
+        "   AND kind IN ('click', 'reach:contact', 'reach:subscribed', 'reach:registration',"
+        "                'reach:deposit', 'revenue')"
         " GROUP BY link_slug, kind, currency",
-        {"space_id": space_id, "slugs": slugs[:MAX_LINKS + 1], "first": first_day, "last": last_day},
+        {"space_id": space_id, "first": first_day, "last": last_day},
     ).fetchall()
 
 

@@ -1,7 +1,7 @@
 """The destinations screen: add and edit CAPI / webhook / postback, event maps, pause, send a test event."""
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 
 from app import db
 from app.delivery import configure, store, test_send
@@ -10,7 +10,7 @@ from app.ingress.parse import CANONICAL_EVENTS
 from app.lib import clock
 from app.setup.common import can, done, not_found, notice, open_space, render_screen
 from app.space.store import NotFound
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_destinations", __name__, url_prefix="/spaces/<space>/destinations")
 session.register_error_pages(bp)
@@ -31,6 +31,7 @@ DONE = {
     "saved": "Destination saved. Deliveries still queued go out with the new settings and event map.",
     "paused": "Destination paused. Its deliveries wait, nothing is dropped, until it is resumed.",
     "resumed": "Destination resumed. Everything it held is due now.",
+    "deleted": "Destination deleted. It gets no new events; its past deliveries stay on the deck and in journeys.",
 }
 
 
@@ -83,7 +84,7 @@ def _form_context(space: dict, kind: str, *, destination: dict | None, values: d
 def _settings_values(destination: dict) -> dict:
     """A saved destination's settings as form values (the access token is never one of them)."""
     config = destination["config"]
-    values = {"name": destination["name"]}
+    values = {"name": destination["name"], "accept_test": destination["accept_test"]}
     for name in KIND_FIELDS[destination["kind"]]:
         if name != "access_token":
             value = config.get(name)
@@ -94,7 +95,7 @@ def _settings_values(destination: dict) -> dict:
 def _submitted(kind: str) -> tuple[dict, dict]:
     """(settings for configure.py, the values to re-render) from the posted form."""
     form = request.form
-    values = {"name": form.get("name", "").strip()}
+    values = {"name": form.get("name", "").strip(), "accept_test": bool(form.get("accept_test"))}
     fields: dict = {}
     for name in KIND_FIELDS[kind]:
         raw = form.get(name, "").strip()
@@ -180,6 +181,7 @@ def new_destination(space: str):
 
 @bp.post("/new")
 @session.login_required
+@once.once
 def create_destination(space: str):
     """Save a new destination; a webhook's signing secret is shown on the answer, once."""
     space_row = open_space(space, "admin")
@@ -195,7 +197,8 @@ def create_destination(space: str):
     else:
         try:
             row, secret = configure.create_destination(space_row["id"], kind, fields, name=values["name"] or None,
-                                                       event_map=event_map, check_host=True)
+                                                       event_map=event_map, check_host=True,
+                                                       accept_test=values["accept_test"])
         except DestinationError as exc:
             errors = {_field_of(exc): str(exc)}
     if errors:
@@ -203,15 +206,28 @@ def create_destination(space: str):
                              **_form_context(space_row, kind, destination=None, values=values, mapping=shown,
                                              errors=errors, token_given=bool(fields.get("access_token"))))
     if secret:
-        return _show_secret(space_row, row, secret, created=True)
+        return _reveal_secret(space_row, row, secret, created=True)
     return done(".show_destinations", space_row, "created")
 
 
-def _show_secret(space: dict, destination: dict, secret: str, *, created: bool):
-    """The page that shows a webhook signing secret this one time (never cached)."""
-    body, status = render_screen("setup/destinations/secret.html", space, "destinations", destination=destination,
-                                 secret=secret, created=created, **_shared(space))
-    return body, status, {"Cache-Control": "no-store"}
+def _reveal_secret(space: dict, destination: dict, secret: str, *, created: bool):
+    """Redirect to the page that shows a webhook signing secret this one time (held server-side till then)."""
+    reveal = once.hold_secret(space["id"], {"secret": secret})
+    return redirect(url_for(".show_secret", space=space["slug"], destination_id=destination["id"], reveal=reveal,
+                            created=int(created)), 303)
+
+
+@bp.get("/<int:destination_id>/secret")
+@session.login_required
+def show_secret(space: str, destination_id: int):
+    """The signing secret a create or rotation just made, shown once; a reload says it was shown (admin)."""
+    space_row = open_space(space, "admin")
+    destination = _destination(space_row, destination_id)
+    held = once.take_secret(space_row["id"], request.args.get("reveal"))
+    body, status = render_screen("setup/destinations/secret.html", space_row, "destinations",
+                                 destination=destination, secret=held.get("secret") if held else None,
+                                 created=request.args.get("created") == "1", **_shared(space_row))
+    return once.no_store(make_response(body, status))
 
 
 def _edit_page(space: dict, destination: dict, *, status: int = 200, values: dict | None = None,
@@ -235,6 +251,7 @@ def edit_destination(space: str, destination_id: int):
 
 @bp.post("/<int:destination_id>/edit")
 @session.login_required
+@once.once
 def update_destination(space: str, destination_id: int):
     """Save the destination's name, settings and event map; an empty access token keeps the stored one."""
     space_row = open_space(space, "admin")
@@ -247,7 +264,7 @@ def update_destination(space: str, destination_id: int):
     else:
         try:
             configure.update_destination(space_row["id"], destination_id, fields, name=values["name"] or None,
-                                         event_map=event_map, check_host=True)
+                                         event_map=event_map, check_host=True, accept_test=values["accept_test"])
         except NotFound:
             not_found("destination")
         except DestinationError as exc:
@@ -284,8 +301,22 @@ def resume_destination(space: str, destination_id: int):
     return _set_paused(space, destination_id, False)
 
 
+@bp.post("/<int:destination_id>/delete")
+@session.login_required
+@once.once
+def delete_destination(space: str, destination_id: int):
+    """Delete the destination; its deliveries stay readable in the matrix and journeys (admin)."""
+    space_row = open_space(space, "admin")
+    try:
+        configure.delete(space_row["id"], destination_id)
+    except NotFound:
+        not_found("destination")
+    return done(".show_destinations", space_row, "deleted")
+
+
 @bp.post("/<int:destination_id>/rotate-secret")
 @session.login_required
+@once.once
 def rotate_secret(space: str, destination_id: int):
     """A new webhook signing secret, shown once; the previous one keeps signing for KEY_GRACE_HOURS."""
     space_row = open_space(space, "admin")
@@ -296,11 +327,12 @@ def rotate_secret(space: str, destination_id: int):
         row, secret = configure.rotate_webhook_secret(space_row["id"], destination_id)
     except NotFound:
         not_found("destination")
-    return _show_secret(space_row, row, secret, created=False)
+    return _reveal_secret(space_row, row, secret, created=False)
 
 
 @bp.post("/<int:destination_id>/test")
 @session.login_required
+@once.once
 def send_test_event(space: str, destination_id: int):
     """Send a synthetic test event now and show the exact request and response (nothing is queued or counted)."""
     space_row = open_space(space, "admin")

@@ -8,7 +8,7 @@ from app.lib import clock
 from app.link import domains, store
 from app.link.parse import LinkError
 from app.setup.common import can, done, not_found, notice, open_space, render_screen
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_domains", __name__, url_prefix="/spaces/<space>/domains")
 session.register_error_pages(bp)
@@ -54,6 +54,7 @@ def show_domains(space: str):
 
 @bp.post("/")
 @session.login_required
+@once.once
 def add_domain(space: str):
     """Add a hostname (unverified until its CNAME is checked)."""
     space_row = open_space(space, "admin")

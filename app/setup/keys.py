@@ -1,20 +1,22 @@
 """The API keys screen: rotate and reveal once, ready-to-paste code, the postback URL builder (docs/keys.md).
 
-Secrets exist in full only in the answer to the rotation POST (and in forms the browser posts back
-from that page); the database keeps digests and hints. Every answer of this screen is `no-store`
+Secrets exist in full only on the page the rotation redirects to, once (app/web/once.py holds them
+encrypted until then), and in forms the browser posts back from that page; the database keeps
+digests and hints. Every answer of this screen is `no-store`
 so a revealed secret never lands in a cache, and secrets travel only in POST bodies, never in URLs.
 """
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 from app import db
 from app.auth import store as auth_store
 from app.lib import clock
+from app.link import store as link_store
 from app.setup import snippets
 from app.setup.common import notice, open_space, render_screen
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_keys", __name__, url_prefix="/spaces/<space>/keys")
 session.register_error_pages(bp)
@@ -84,6 +86,14 @@ def builder_context(form, base_url: str, token: str | None) -> dict:
             "trigger_options": [(t.key, t.label) for t in shown.triggers]}
 
 
+def _example_link(space: dict) -> str | None:
+    """The slug the ready-to-paste click uses: the space's first live link (None without one)."""
+    with db.connection() as conn:
+        links = link_store.list_links(conn, space["id"])
+    live = [l for l in links if l.get("archived_at") is None]
+    return live[0]["slug"] if live else None
+
+
 def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token: str | None = None) -> dict:
     """The whole page: secrets by hint, secrets revealed by this answer, snippets, and the builder."""
     base_url = current_app.config["PUBLIC_URL"]
@@ -93,7 +103,8 @@ def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token
     return {
         "secrets": _secret_rows(space), "revealed": revealed, "base_url": base_url,
         "grace_hours": current_app.config["KEY_GRACE_HOURS"],
-        "code": snippets.curl_snippets(base_url, bearer, ingest) + [snippets.python_client(base_url, bearer)],
+        "code": snippets.curl_snippets(base_url, bearer, ingest, _example_link(space))
+                + [snippets.python_client(base_url, bearer)],
         "postbacks": snippets.ready_postbacks(base_url, ingest),
         **builder_context(form, base_url, ingest),
     }
@@ -102,13 +113,26 @@ def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token
 @bp.get("/")
 @session.login_required
 def show_keys(space):
-    """The secrets by hint, ready-to-paste code with placeholders, and the builder (admin only)."""
+    """The secrets by hint, ready-to-paste code with placeholders, and the builder (admin only).
+
+    After a rotation (?reveal=) it shows the new secrets this once; a reload says they were shown.
+    """
     current = open_space(space, "admin")
+    reveal = request.args.get("reveal")
+    if reveal:
+        held = once.take_secret(current["id"], reveal) or {}
+        revealed = {k: v for k, v in held.items() if k in SECRETS}
+        message = held.get("notice") if revealed else (
+            "Those secrets were shown once and are not shown again: rotate to issue new ones.")
+        body, status = render_screen("setup/keys/page.html", current, "keys", notice=message,
+                                     **keys_context(current, revealed))
+        return once.no_store(make_response(body, status))
     return render_screen("setup/keys/page.html", current, "keys", notice=notice(DONE), **keys_context(current, {}))
 
 
 @bp.post("/rotate")
 @session.login_required
+@once.once
 def rotate_keys(space):
     """Rotate one secret or both and answer the page with the new secrets shown this once.
 
@@ -138,8 +162,8 @@ def rotate_keys(space):
     names = " and ".join(SECRETS[k]["label"].lower() for k in kinds)
     message = (f"New {names} issued. The previous {'secrets keep' if len(kinds) > 1 else 'secret keeps'} working"
                f" for {grace.total_seconds() / 3600:g} hours.")
-    return render_screen("setup/keys/page.html", current, "keys", notice=message,
-                         **keys_context(current, revealed))
+    reveal = once.hold_secret(current["id"], {**revealed, "notice": message})
+    return redirect(url_for(".show_keys", space=current["slug"], reveal=reveal), 303)
 
 
 @bp.post("/postback")

@@ -12,7 +12,7 @@ from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fie
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
 from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_links", __name__, url_prefix="/spaces/<space>/links")
 session.register_error_pages(bp)
@@ -97,6 +97,7 @@ def new_link(space: str):
 
 @bp.post("/new")
 @session.login_required
+@once.once
 def create_link(space: str):
     """Validate as the CLI does (app/link/parse), save, and go back to the list."""
     space_row = open_space(space, "admin")

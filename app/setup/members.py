@@ -17,7 +17,7 @@ from app.auth import store as auth_store
 from app.lib import clock, passwords, tokens
 from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
 from app.space import members as member_store
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_members", __name__, url_prefix="/spaces/<space>/members")
 session.register_error_pages(bp)
@@ -84,13 +84,25 @@ def _render(space: dict, status: int = 200, *, values: dict | None = None, error
 @bp.get("/")
 @session.login_required
 def show_members(space: str):
-    """Members with role and since, and pending invitations (viewers read; admins manage)."""
+    """Members with role and since, and pending invitations (viewers read; admins manage).
+
+    After an invitation (?reveal=) it shows the invitation link this once; a reload says it was shown.
+    """
     row = open_space(space, "viewer")
+    reveal = request.args.get("reveal")
+    if reveal:
+        held = once.take_secret(row["id"], reveal)
+        if held is None:
+            return _render(row, notice="That invitation link was shown once and is not shown again:"
+                                       " revoke the invitation and invite again for a new link.")
+        return _render(row, invitation_url=held["url"], invitation={"email": held["email"], "role": held["role"]},
+                       notice=f"No account uses {held['email']} yet: send them this invitation link.")
     return _render(row, notice=notice(NOTICES))
 
 
 @bp.post("/")
 @session.login_required
+@once.once
 def add_member(space: str):
     """Add a user by email with a role: a member at once when the account exists, else an invitation link."""
     row = open_space(space, "admin")
@@ -120,8 +132,8 @@ def add_member(space: str):
             return _render(row, 400, values=values, errors={"email": f"{email} is already a member of this space."})
         return done(".show_members", row, "added")
     url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("invitations.show_invitation", token=token)
-    return _render(row, invitation_url=url, invitation=invitation,
-                   notice=f"No account uses {email} yet: send them this invitation link.")
+    reveal = once.hold_secret(row["id"], {"url": url, "email": invitation["email"], "role": invitation["role"]})
+    return redirect(url_for(".show_members", space=row["slug"], reveal=reveal), 303)
 
 
 def _member_or_404(conn: psycopg.Connection, space: dict, user_id: int) -> dict:

@@ -3,7 +3,7 @@ import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
 from app import db
 from app.dashboard import live
@@ -98,6 +98,35 @@ def _sse(frame: str) -> str:
     return "event: received\n" + "".join(f"data: {line}\n" for line in frame.splitlines()) + "\n"
 
 
+HOW = {"uid": "uid", "uid_case": "uid in another letter case", "tg_id": "Telegram user id", "eid": "eid",
+       "inbox_id": "inbox id"}
+MAX_QUERY = 200
+
+
+@bp.get("/find")
+@session.login_required
+def find_journey(space: str):
+    """Find journeys by uid (any letter case), Telegram user id, eid or inbox id; one match opens it."""
+    space_row = open_space(space)
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    matches = []
+    if query:
+        with db.connection() as conn:
+            matches = store.find_journey_matches(conn, space_row["id"], query)
+    matches = sorted(matches, key=lambda m: (m["rank"], m["uid"] or ""))
+    openable = [m for m in matches if m["uid"]]
+    if len(matches) == 1 and openable:
+        match = openable[0]
+        hint = None
+        if match["how"] == "uid_case":
+            hint = f"uids are case-sensitive: {query} matched {match['uid']}"
+        elif match["how"] != "uid":
+            hint = f"{query} is the {HOW[match['how']]} of this journey"
+        return redirect(url_for(".show_journey", space=space_row["slug"], uid=match["uid"], found=hint), 303)
+    return render_screen("setup/received/find.html", space_row, "received", query=query, matches=matches,
+                         how=HOW)
+
+
 @bp.get("/journeys/<uid>")
 @session.login_required
 def show_journey(space: str, uid: str):
@@ -107,9 +136,13 @@ def show_journey(space: str, uid: str):
         not_found("journey")
     with db.connection() as conn:
         journey = store.find_journey(conn, space_row["id"], uid)
-        if journey is None:
-            not_found("journey")
         events = store.list_journey_events(conn, space_row["id"], uid)
+        if journey is None and not events:
+            not_found("journey")
+        if journey is None:
+            # Only test events carry this uid: they are listed, but never open a journey.
+            journey = {"uid": uid, "event_count": 0, "deposit_count": 0, "revenue": {}, "click_at": None,
+                       "tg_id": None, "test_only": True}
         deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:
@@ -118,5 +151,6 @@ def show_journey(space: str, uid: str):
     shown_events = [{**e, "at": datetime.fromtimestamp(e["occurred_at_ms"] / 1000, timezone.utc).astimezone(zone),
                      "received": e["received_at"].astimezone(zone), "deliveries": by_event.get(e["id"], [])}
                     for e in events]
+    found = request.args.get("found", "")[:300] or None
     return render_screen("setup/received/journey.html", space_row, "received", journey=journey,
-                         events=shown_events, zone=zone, uid=uid)
+                         events=shown_events, zone=zone, uid=uid, notice=found)

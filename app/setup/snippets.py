@@ -71,26 +71,38 @@ def _curl_post(base_url: str, path: str, bearer: str | None, body: dict) -> str:
             f"  -d {shlex.quote(payload)}")
 
 
-def curl_snippets(base_url: str, bearer: str | None = None, ingest: str | None = None) -> list[Snippet]:
-    """curl for every ingress endpoint: POST /events (a deposit), /bind, /clicks, then GET /e and GET /bind."""
+def curl_snippets(base_url: str, bearer: str | None = None, ingest: str | None = None,
+                  link_slug: str | None = None) -> list[Snippet]:
+    """curl for every ingress endpoint: POST /events (a deposit), /bind, /clicks, then GET /e and GET /bind.
+
+    The events are marked as tests (recorded and shown, never counted); the click names `link_slug`, a
+    real link of the space (without one it counts under "no link").
+    """
+    click = {"fbclid": "IwAR2xQ7kLm9", "campaign_name": "spring-promo",
+             "raw_query": "utm_source=facebook&utm_medium=paid&utm_campaign=spring-promo"}
+    if link_slug:
+        click = {"link_slug": link_slug, **click}
     posts = [
-        ("curl-events", "POST /events: record a deposit",
-         "/events", {"uid": EXAMPLE_UID, "event": "deposit", "value": "25.00", "currency": "USD", "eid": "dep-7781"},
-         "Answers {\"ok\": true, \"status\": \"queued\"}; the same eid again answers \"duplicate\"."),
+        ("curl-events", "POST /events: record a test deposit",
+         "/events", {"uid": EXAMPLE_UID, "event": "deposit", "value": "25.00", "currency": "USD", "eid": "dep-7781",
+                     "test": True},
+         "Answers {\"ok\": true, \"status\": \"queued\"}; the same eid again answers \"duplicate\"."
+         " \"test\": true keeps it off the deck and out of reports; leave it out for real events."),
         ("curl-bind", "POST /bind: bind a click uid to a Telegram user",
          "/bind", {"uid": EXAMPLE_UID, "tg_id": EXAMPLE_TG_ID},
          "Answers {\"ok\": true, \"matched\": …}; matched is true when a click with that uid exists."),
         ("curl-clicks", "POST /clicks: back-fill a click that did not come through a landing",
-         "/clicks", {"link_slug": "fb-spring", "fbclid": "IwAR2xQ7kLm9", "campaign_name": "spring-promo",
-                     "raw_query": "utm_source=facebook&utm_medium=paid&utm_campaign=spring-promo"},
-         "Answers {\"ok\": true, \"uid\": \"…\"}: put that uid in the deep link as start=fb_<uid>."),
+         "/clicks", click,
+         "Answers {\"ok\": true, \"uid\": \"…\"}: put that uid in the deep link as start=fb_<uid>."
+         + ("" if link_slug else " Add \"link_slug\" with a link of this space to count it under that link.")),
     ]
     snippets = [Snippet(id_, title, _curl_post(base_url, path, bearer, body), filled=bool(bearer), note=note)
                 for id_, title, path, body, note in posts]
     gets = [
-        ("curl-e", "GET /e: the same deposit as a header-less postback", "/e",
-         [("event", "deposit"), ("uid", EXAMPLE_UID), ("value", "25.00"), ("currency", "USD"), ("eid", "dep-7782")],
-         "Same effect and answer as POST /events."),
+        ("curl-e", "GET /e: the same test deposit as a header-less postback", "/e",
+         [("event", "deposit"), ("uid", EXAMPLE_UID), ("value", "25.00"), ("currency", "USD"), ("eid", "dep-7782"),
+          ("test", "1")],
+         "Same effect and answer as POST /events; test=1 marks it as a test (drop it for real postbacks)."),
         ("curl-bind-get", "GET /bind: header-less bind", "/bind",
          [("uid", EXAMPLE_UID), ("tg", str(EXAMPLE_TG_ID))],
          "Answers {\"ok\": true, \"matched\": …}."),

@@ -14,7 +14,7 @@ from app.reporting import store as reporting
 from app.setup.common import can, notice, open_space, render_screen
 from app.space import members as member_store
 from app.space import store as space_store
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_spaces", __name__, url_prefix="/spaces")
 session.register_error_pages(bp)
@@ -78,6 +78,7 @@ def show_new_space():
 
 @bp.post("/new")
 @session.login_required
+@once.once
 def create_space():
     """Create a space with its two API secrets, the signed-in user its admin; then open its keys screen."""
     values, clean, errors = _read_form()

@@ -39,3 +39,29 @@
   document.body.addEventListener("htmx:sseOpen", function () { document.body.classList.add("live"); });
   document.body.addEventListener("htmx:sseError", function () { document.body.classList.remove("live"); });
 })();
+
+// Filters: editing a date switches the range to Custom; a relative range sends no dates, so a
+// shared URL stays relative; the address bar shows the filters the deck really used.
+(function () {
+  var form = document.getElementById("filters");
+  if (!form) return;
+  var range = document.getElementById("range-filter");
+  ["from-filter", "to-filter"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (input && range) input.addEventListener("change", function () { range.value = "custom"; });
+  });
+  var link = document.getElementById("link-filter");
+  if (link) link.addEventListener("change", function () { form.requestSubmit(); });
+  if (range) range.addEventListener("change", function () { if (range.value !== "custom") form.requestSubmit(); });
+  form.addEventListener("submit", function () {
+    if (range && range.value !== "custom") {
+      document.getElementById("from-filter").disabled = true;
+      document.getElementById("to-filter").disabled = true;
+    }
+    if (link && !link.value) link.disabled = true;
+  });
+  var canonical = form.getAttribute("data-canonical");
+  if (canonical && !document.getElementById("filter-error") && window.history && window.history.replaceState) {
+    window.history.replaceState(null, "", canonical);
+  }
+})();

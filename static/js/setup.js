@@ -27,3 +27,20 @@ document.addEventListener("click", function (event) {
     try { document.execCommand("copy"); done(); } finally { document.body.removeChild(area); }
   }
 });
+
+// Forms with data-confirm="question" ask before they are sent.
+document.addEventListener("submit", function (event) {
+  var form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+}, true);
+
+// A form that is being sent disables its submit buttons, so a second click sends nothing
+// (the server also answers a repeated form token with the first answer).
+document.addEventListener("submit", function (event) {
+  if (event.defaultPrevented) return;
+  var form = event.target;
+  if (form.hasAttribute("hx-post") || form.method.toLowerCase() !== "post") return;
+  setTimeout(function () {
+    form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) { b.disabled = true; });
+  }, 0);
+});

@@ -209,7 +209,9 @@ def test_it_creates_a_capi_destination_with_a_write_only_token(app, login, space
 
 def test_it_shows_a_new_webhooks_signing_secret_once(app, login, space, db, httpserver):
     client = login("admin")
-    response = post(client, space, "new?kind=webhook", {"url": httpserver.url_for("/hook"), **CANONICAL})
+    posted = post(client, space, "new?kind=webhook", {"url": httpserver.url_for("/hook"), **CANONICAL})
+    assert posted.status_code == 303
+    response = client.get(posted.location)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     secret = html(response).select_one("#signing-secret").get_text()
@@ -217,7 +219,7 @@ def test_it_shows_a_new_webhooks_signing_secret_once(app, login, space, db, http
     assert html(response).select_one("#secret-once button.copy")["data-copy"] == "#signing-secret"
     (row,) = db.execute("SELECT id FROM destinations").fetchall()
     assert stored(db, row["id"])["config"] == {"url": httpserver.url_for("/hook")}
-    for path in (url(space), url(space, f"{row['id']}/edit")):
+    for path in (url(space), url(space, f"{row['id']}/edit"), posted.location):
         text = client.get(path).get_data(as_text=True)
         assert secret not in text and secret[-4:] in text
 
@@ -336,7 +338,9 @@ def test_it_rerenders_a_bad_edit_and_changes_nothing(app, login, space, db):
 def test_it_rotates_a_webhook_signing_secret_showing_the_new_one_once(app, login, space, db):
     destination, old = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     client = login("admin")
-    response = post(client, space, f"{destination['id']}/rotate-secret")
+    posted = post(client, space, f"{destination['id']}/rotate-secret")
+    assert posted.status_code == 303
+    response = client.get(posted.location)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     new = html(response).select_one("#signing-secret").get_text()
     assert new.startswith("whsec_") and new != old

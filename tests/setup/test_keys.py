@@ -20,7 +20,8 @@ def keys_path(space) -> str:
 
 def rotate(client, space, kind="both", **extra):
     token = form_token(client, keys_path(space))
-    return client.post(f"{keys_path(space)}rotate", data={"kind": kind, "csrf_token": token, **extra})
+    return client.post(f"{keys_path(space)}rotate", data={"kind": kind, "csrf_token": token, **extra},
+                       follow_redirects=True)
 
 
 def revealed(page) -> dict:
@@ -170,10 +171,20 @@ def test_a_resubmitted_rotation_form_rotates_nothing(login, space, db):
     form = html(client.get(keys_path(space)))
     fields = {i["name"]: i["value"] for i in form.select("#rotate-both")[0].find_parent("form").select("input")}
     first = client.post(f"{keys_path(space)}rotate", data=fields)
-    assert first.status_code == 200 and revealed(html(first))
+    assert first.status_code == 303
+    shown = client.get(first.location)
+    assert shown.status_code == 200 and revealed(html(shown))
+    # The same form again (a reload of the POST, a double click) redirects to the same reveal, which
+    # was shown once already: nothing is rotated and nothing is shown.
     second = client.post(f"{keys_path(space)}rotate", data=fields)
-    assert second.status_code == 409
-    page = html(second)
+    assert second.status_code == 303 and second.location == first.location
+    again = html(client.get(second.location))
+    assert again.select_one("#revealed") is None and "shown once" in again.select_one("#notice").text
+    # Without its form token, the stale hints alone still stop a second rotation.
+    fields.pop("form_token")
+    third = client.post(f"{keys_path(space)}rotate", data=fields)
+    assert third.status_code == 409
+    page = html(third)
     assert "nothing was rotated" in page.select_one("#conflict").text and page.select_one("#revealed") is None
     assert db.execute("SELECT count(*) AS n FROM api_keys").fetchone()["n"] == 4
 
@@ -184,7 +195,7 @@ def test_a_space_without_secrets_gets_them_from_its_first_rotation(login, space,
     page = html(client.get(keys_path(space)))
     assert "rotate to create one" in page.select_one("#key-bearer .hint").text
     fields = {i["name"]: i["value"] for i in page.select_one("#rotate-both").find_parent("form").select("input")}
-    secrets = revealed(html(client.post(f"{keys_path(space)}rotate", data=fields)))
+    secrets = revealed(html(client.post(f"{keys_path(space)}rotate", data=fields, follow_redirects=True)))
     assert secrets["bearer"].startswith("xtb_") and secrets["ingest"].startswith("xti_")
     assert client.application.test_client().post(
         "/events", json={"event": "contact"}, headers={"Authorization": f"Bearer {secrets['bearer']}"}).status_code == 200

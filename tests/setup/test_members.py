@@ -23,7 +23,8 @@ def member_role(db, space: dict, user_id: int) -> str | None:
 
 def invite(client, space: dict, email: str = "newcomer@example.com", role: str = "operator") -> str:
     """Invite an email without an account; return the token from the link shown once."""
-    response = post(client, space, email=email, role=role)
+    response = client.post(members_url(space), data={"csrf_token": csrf_of(client, space["slug"]), "email": email,
+                                                     "role": role}, follow_redirects=True)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "no-store"
     url = html(response).select_one("#invitation-url").text

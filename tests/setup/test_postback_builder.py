@@ -239,7 +239,8 @@ def test_a_bad_field_re_renders_the_submitted_values_with_its_error(admin, space
 
 def test_a_revealed_ingest_token_fills_the_builder_and_stays_in_post_bodies(admin, space):
     token = form_token(admin, f"/spaces/{space['slug']}/keys/")
-    rotated = html(admin.post(f"/spaces/{space['slug']}/keys/rotate", data={"kind": "ingest", "csrf_token": token}))
+    rotated = html(admin.post(f"/spaces/{space['slug']}/keys/rotate", data={"kind": "ingest", "csrf_token": token},
+                                 follow_redirects=True))
     ingest = rotated.select_one("#secret-ingest").text.strip()
     form = rotated.select_one("#builder-form")
     assert form["method"] == "post" and form["hx-post"] == builder_path(space)

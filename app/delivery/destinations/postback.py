@@ -45,6 +45,7 @@ MACROS: dict[str, Callable[[dict, dict], Any]] = {
     "utm_content": lambda d, m: d["utm_content"],
     "utm_term": lambda d, m: d["utm_term"],
     "country": lambda d, m: d["country"],
+    "test": lambda d, m: 1 if d.get("test") else 0,
 }
 
 
@@ -70,6 +71,7 @@ MACRO_DESCRIPTIONS: dict[str, str] = {
     "utm_content": "the click's utm_content",
     "utm_term": "the click's utm_term",
     "country": "the click's two-letter country code",
+    "test": "1 for a test event (only when this destination accepts test events), else 0",
 }
 
 

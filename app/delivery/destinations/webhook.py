@@ -83,6 +83,7 @@ def payload(destination: dict, delivery: dict, now: datetime) -> dict:
             "received_at": _iso(delivery["received_at"]),
             "source": delivery["source"],
             "flags": list(delivery["flags"]),
+            "test": bool(delivery.get("test")),
             "click": click,
         },
     }
