@@ -94,8 +94,16 @@ def test_a_new_user_goes_from_zero_to_a_tracked_deposit(tab, server, app):
     shell = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30)
     assert shell.returncode == 0, shell.stderr
     assert '"status":"queued"' in shell.stdout.replace(" ", ""), shell.stdout
-
+    # The example is a test event: it shows in the feed with a badge and counts nowhere.
     tab.click("#tab-deck")
+    expect(tab.locator("#feed li.feed-row.deposit .badge.test").first).to_be_visible()
+    expect(tab.locator("#revenue-deposits")).to_have_attribute("data-count", "0")
+    # Without "test": true the same deposit is real and counts.
+    assert ',"test":true' in curl
+    real = subprocess.run(["bash", "-c", curl.replace(',"test":true', "")], capture_output=True, text=True,
+                          timeout=30)
+    assert '"status":"queued"' in real.stdout.replace(" ", ""), real.stdout
+    tab.reload()
     expect(tab.locator("#revenue-USD")).to_contain_text("25.00")
     expect(tab.locator("#revenue-deposits")).to_have_attribute("data-count", "1")
     expect(tab.locator("#feed li.feed-row.deposit").first).to_be_visible()
