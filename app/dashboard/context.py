@@ -61,7 +61,9 @@ def funnel_context(space: dict, filters: Filters) -> dict:
     top = max((s["count"] for s in stages), default=0)
     for s in stages:
         s["width"] = 0 if not top else max(2.0, 100 * s["count"] / top)
-    worst = min((s for s in stages[1:] if s["step_rate"] is not None), key=lambda s: s["step_rate"], default=None)
+    # The leak is the weakest step that loses anyone (a funnel where nobody drops has none).
+    worst = min((s for s in stages[1:] if s["step_rate"] is not None and s["step_rate"] < 1),
+                key=lambda s: s["step_rate"], default=None)
     return {"stages": stages, "clicks": counts.get("click", 0), "leak": worst["key"] if worst else None}
 
 
