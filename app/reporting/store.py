@@ -26,7 +26,8 @@ def rebuild(conn: psycopg.Connection, space_id: int) -> None:
 
 
 def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date, link: str | None) -> dict:
-    """Counts per kind ('click', 'stage:…', 'event:…') and revenue per currency over whole days.
+    """Counts per kind ('click', 'stage:…', 'reach:…', 'skip:…', 'event:…') and revenue per currency over
+    whole days (test events are in none of them; sql/migrations/0013_deck_trust.sql).
 
     Returns {"counts": {kind: n}, "revenue": {currency: (deposits, amount)}}.
     """
