@@ -124,6 +124,8 @@ def test_times_are_in_the_space_zone_live_and_in_the_attempt_log(tab, app, live_
     run_worker(app)
     tab.wait_for_timeout(1500)
     screenshot(tab, "trust-times")
+    tab.set_viewport_size({"width": 390, "height": 900})
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 390
     assert tab.errors == []
 
 
