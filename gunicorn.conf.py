@@ -7,6 +7,8 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import gunicorn.http.message as _http_message  # noqa: E402
+
 from app.config import ConfigError, load  # noqa: E402
 
 # Every setting is validated before the server binds: a bad value stops it with the name.
@@ -26,6 +28,16 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings["LOG_LEVEL"].lower()
 proc_name = "xtracker-web"
+# Ad URLs run long: a Google Ads tracking template may hold 16,000 characters before the click id,
+# fbclid and a dozen utm and placement parameters are added; gunicorn's default 4,094-byte request
+# line answered such paid visitors 414 and lost them. gunicorn caps limit_request_line at its
+# module constant MAX_REQUEST_LINE (8,190) unless 0 ("unlimited", which lets one request line grow
+# without bound), so the constant is raised to the bound chosen here (docs/links.md#long-urls).
+REQUEST_LINE_BYTES = 32768
+_http_message.MAX_REQUEST_LINE = max(_http_message.MAX_REQUEST_LINE, REQUEST_LINE_BYTES)
+limit_request_line = REQUEST_LINE_BYTES
+# A Referer header repeats the long URL of the page before; cookies grow on custom domains.
+limit_request_field_size = 32768
 # gunicorn 27 opens a control socket at one fixed path per user; several servers on a machine
 # (make run beside the test suite or a benchmark) would fight over it.
 control_socket_disable = True
