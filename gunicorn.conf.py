@@ -28,11 +28,14 @@ accesslog = None
 errorlog = "-"
 loglevel = _settings["LOG_LEVEL"].lower()
 proc_name = "xtracker-web"
-# Ad URLs run long: a Google Ads tracking template may hold 16,000 characters before the click id,
-# fbclid and a dozen utm and placement parameters are added; gunicorn's default 4,094-byte request
-# line answered such paid visitors 414 and lost them. gunicorn caps limit_request_line at its
-# module constant MAX_REQUEST_LINE (8,190) unless 0 ("unlimited", which lets one request line grow
-# without bound), so the constant is raised to the bound chosen here (docs/links.md#long-urls).
+# Ad URLs run long: a landing URL of up to 2,048 characters (Google Ads' final URL limit) gets a
+# tracking template's redirect wrapped around it and the platform's click id (fbclid, gclid,
+# ttclid, a few hundred characters) and dynamic utm/placement parameters carrying campaign, ad
+# set and ad names appended; gunicorn's default 4,094-byte request line answered such paid
+# visitors 414 and lost them. 32 KiB leaves room over the 16 KiB XTRACKER promises to accept.
+# gunicorn caps limit_request_line at its module constant MAX_REQUEST_LINE (8,190) unless 0
+# ("unlimited", which lets one request line grow without bound), so the constant is raised to
+# the bound chosen here (docs/links.md#long-urls).
 REQUEST_LINE_BYTES = 32768
 _http_message.MAX_REQUEST_LINE = max(_http_message.MAX_REQUEST_LINE, REQUEST_LINE_BYTES)
 limit_request_line = REQUEST_LINE_BYTES

@@ -1,8 +1,8 @@
 """How much of each text a click keeps, and what happens to the rest (docs/links.md#what-a-click-stores).
 
-One rule for the landing and POST /clicks. Ad URLs run long (a Google Ads tracking template may
-hold 16,000 characters; Meta's fbclid and a dozen utm and placement parameters add up), and a paid
-visitor must never be turned away over one: what is too long is cut or dropped here, and the
+One rule for the landing and POST /clicks. Ad URLs run long (click ids, tracking redirects and a
+dozen utm and placement parameters carrying campaign and ad names add up), and a paid visitor
+must never be turned away over one: what is too long is cut or dropped here, and the
 click carries a flag saying so, so "absent" and "too long to keep" can be told apart.
 """
 # Cut to this many characters (at the last whole `name=value` that fits): informational text.

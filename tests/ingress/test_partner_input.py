@@ -23,6 +23,9 @@ def test_a_twice_encoded_placeholder_eid_is_refused_and_the_next_deposit_counts(
     first = get_raw(client, space, "event=deposit&uid=abc&value=10&eid=%257Btxid%257D")
     assert first.status_code == 400 and first.json["status"] == "invalid_eid"
     assert "{txid}" in first.json["error"]
+    # The same unexpanded literal again is refused again, never a "duplicate" that swallows revenue.
+    again = get_raw(client, space, "event=deposit&uid=abc&value=35&eid=%257Btxid%257D")
+    assert again.status_code == 400 and again.json["status"] == "invalid_eid"
     second = get_raw(client, space, "event=deposit&uid=abc&value=35&eid=tx-9")
     assert second.json["status"] == "queued"
     assert events(db) == [{"event": "deposit", "uid": "abc", "value": "35.000000", "currency": "USD", "eid": "tx-9"}]
