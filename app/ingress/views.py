@@ -1,5 +1,6 @@
 """The ingress API: POST /events, /bind, /clicks and header-less GET /e, /bind (docs/api.md)."""
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -159,7 +160,7 @@ def create_binding_from_postback():
     return _bind(g.space_id, fields.get("uid"), tg if tg not in (None, "") else fields.get("tg_id"))
 
 
-def _click_fields(body: dict, now) -> tuple[dict, object]:
+def _click_fields(body: dict, now: datetime) -> tuple[dict, datetime]:
     """Validate the optional click fields; derive utm_*, fbclid from raw_query; return (fields, click time).
 
     raw_query too long to keep is cut (flag `raw_query_cut`, app/lib/click_text.py); any other
