@@ -59,6 +59,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     for module in (spaces, members, links, domains, keys, destinations, received):
         app.register_blueprint(module.bp)
     app.register_blueprint(members.invite_bp)
+    from app.cost import api as cost_api, views as cost_views
+    from app.report import views as report_views
+    for blueprint in (cost_api.bp, cost_views.bp, report_views.api_bp, report_views.bp):
+        app.register_blueprint(blueprint)
     from app.web.store import ROLE_RANK
     app.jinja_env.globals["role_at_least"] = lambda role, needed: ROLE_RANK[role] >= ROLE_RANK[needed]
 

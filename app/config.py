@@ -198,6 +198,15 @@ SETTINGS: tuple[Setting, ...] = (
             " are dropped and counted."),
     Setting("RECEIVED_TIME_WARN_MINUTES", _int(1, 525_600), "60", False,
             "Minutes between an event's own time and its receipt beyond which the received log warns."),
+    Setting("ECB_RATES_URL", _url(("https", "http")),
+            "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml", False,
+            "The ECB euro reference rates document (daily, 90-day or full history XML) the rates job fetches."),
+    Setting("RATES_FETCH_MINUTES", _int(0, 10080), "360", False,
+            "Minutes between fetches of ECB_RATES_URL by the scheduler; 0 turns the fetch off (manual rates only)."),
+    Setting("RATE_MAX_AGE_DAYS", _int(0, 31), "7", False,
+            "Days an exchange rate stands in for later days without one (weekends, holidays); beyond, the rate is missing."),
+    Setting("COST_UPLOAD_MAX_BYTES", _int(1024, 52_428_800), "2097152", False,
+            "Largest body of POST /costs and of a cost or rate CSV upload (413 above it)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
