@@ -6,6 +6,7 @@ import pytest
 
 from app import db as app_db
 from app.auth import store as auth_store
+from app.ingress import store as ingress_store
 from tests.conftest import bearer
 from tests.dashboard.conftest import html, login, make_user, sign_in  # noqa: F401 (fixtures)
 
@@ -64,11 +65,14 @@ def seed(app, client, space, clock) -> dict:
             event(client, space, event="deposit", uid=uid, value="20.00", eid=f"d{i}", occurred_at_ms=now_ms - 30_000)
             event(client, space, event="deposit", uid=uid, value="5", currency="EUR", eid=f"d{i}b",
                   occurred_at_ms=now_ms - 20_000)
-    # An event before its click, then the click.
+    # A deposit before its click (a landing's click written late), then the click through the click writer.
+    event(client, space, event="registration", uid="late-click-uid", eid="late-r", occurred_at_ms=now_ms - 12_000)
     event(client, space, event="deposit", uid="late-click-uid", value="7", eid="late", occurred_at_ms=now_ms - 10_000)
-    raw = "campaign_id=c2&adset_id=s3&ad_id=a4"
-    r = client.post("/clicks", json={"link_slug": "autumn", "country": "US", "raw_query": raw}, headers=bearer(space))
-    assert r.status_code == 200
+    with app.app_context():
+        with app_db.transaction() as conn:
+            ingress_store.create_clicks(conn, [ingress_store.ClickIn(
+                space["id"], "late-click-uid", clock.now, "api",
+                {"link_slug": "autumn", "country": "US", "campaign_id": "c2", "adset_id": "s3", "ad_id": "a4"})])
     # A journey without a click.
     event(client, space, event="deposit", uid="no-click", value="3", eid="orphan", occurred_at_ms=now_ms - 5_000)
     return {"uids": uids}
