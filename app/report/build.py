@@ -13,7 +13,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from app import db
-from app.dashboard.context import country_names
 from app.rate.convert import rate_table
 from app.report import query
 from app.report.query import COUNTS, NO_CLICKS, NOT_SPLIT, Dimension, Money, ReportRow
@@ -139,6 +138,7 @@ def build_report(space: dict, dims: list[Dimension], filters: dict[str, str], fi
         for dim in dims:
             keys = sorted({r.key[dims.index(dim)] for r in rows} - {None, "", NO_CLICKS, NOT_SPLIT})
             if dim.name == "country":
+                from app.dashboard.context import country_names  # the deck imports this module
                 names[dim.name] = country_names()
             elif dim.name in ("link", "campaign", "adset", "ad"):
                 names[dim.name] = query.list_labels(conn, space["id"], dim.name, keys)

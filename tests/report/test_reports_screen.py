@@ -103,3 +103,18 @@ def test_admins_create_and_revoke_report_keys_on_the_keys_page(app, login, clien
     assert admin.post(f"/spaces/{space['slug']}/keys/report", data={"label": " ", "csrf_token": token}).status_code == 400
     viewer = login("viewer")
     assert viewer.get(f"/spaces/{space['slug']}/keys/").status_code == 403
+
+
+def test_the_deck_shows_cost_profit_and_roi_per_link_and_in_the_revenue_headline(login, client, space, clock, seeded):
+    d = day(clock, space)
+    assert client.post("/costs", json={"date": d, "link": "spring", "amount": "30", "currency": "USD"},
+                       headers=bearer(space)).status_code == 200
+    page = html(login("viewer").get(f"/spaces/{space['slug']}/", query_string={"range": "today"}))
+    spring = page.select_one("#link-spring")
+    assert spring.select_one("td.cost").text.strip() == "30.00"
+    # spring's revenue has EUR without a rate: its profit is unknown, never a partial figure.
+    assert spring.select_one("td.profit").text.strip() == "—"
+    assert page.select_one("#revenue-cost strong").text.strip() == "30.00"
+    assert page.select_one("#revenue-profit .missing") is not None
+    api = client.get("/reports", query_string={"group_by": "link", "from": d, "to": d}, headers=bearer(space)).json
+    assert api["totals"]["cost"]["amount"] == "30.00" and api["totals"]["profit"] is None
