@@ -189,34 +189,40 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
     """
     columns = TABLE_COLUMNS[table]
     splittable = [s for s, c in SCOPE_COLUMNS.items() if c in columns]
-    match = sql.SQL(" OR ").join(
-        sql.SQL("(c.scope = {} AND w.{} = c.scope_id)").format(sql.Literal(s), sql.Identifier(SCOPE_COLUMNS[s]))
-        for s in splittable)
     k1, k2 = _key_sql(dims, "w")
+    filter_columns = sorted({FILTERS[f] for f in filters})
+    carried = sql.SQL("").join(sql.SQL(", w.{}").format(sql.Identifier(c)) for c in filter_columns)
+    # One equality join per scope the rollup can split, so each is a hash join on (day, id).
+    matched = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT c.day, c.scope, c.scope_id, c.currency, c.amount, c.amount_main, w.k1, w.k2, w.clicks{carried}"
+                " FROM c JOIN w ON w.day = c.day AND w.{column} = c.scope_id WHERE c.scope = {scope}").format(
+            carried=carried, column=sql.Identifier(SCOPE_COLUMNS[s]), scope=sql.Literal(s))
+        for s in splittable)
     query = sql.SQL(
-        "WITH " + _FX + ", c AS ("
+        "WITH " + _FX + ", c AS MATERIALIZED ("
         "  SELECT c.day, c.scope, c.scope_id, c.currency, c.amount,"
         "         c.amount * CASE WHEN c.currency = %(main)s THEN 1 ELSE fx.rate END AS amount_main"
         "  FROM costs c LEFT JOIN fx ON fx.day = c.day AND fx.currency = c.currency"
         "  WHERE c.space_id = %(space_id)s AND c.day BETWEEN %(first)s AND %(last)s AND c.amount <> 0"
-        "), w AS ("
-        "  SELECT * FROM {table} w WHERE w.space_id = %(space_id)s AND w.day IN (SELECT day FROM c)"
-        "    AND w.currency = '' AND w.clicks > 0"
-        "), spread AS ("
-        "  SELECT c.*, {k1} AS k1, {k2} AS k2, w.clicks, w.day AS w_day, {filter_columns},"
-        "         sum(w.clicks) OVER (PARTITION BY c.day, c.scope, c.scope_id) AS scope_clicks"
-        "  FROM c LEFT JOIN w ON w.day = c.day AND ({match})"
-        ")"
-        " SELECT k1, k2, scope, scope_id, currency, w_day IS NULL AS unspread,"
-        "   sum(CASE WHEN w_day IS NULL THEN amount ELSE amount * clicks / scope_clicks END) AS amount,"
-        "   sum(CASE WHEN w_day IS NULL THEN amount_main ELSE amount_main * clicks / scope_clicks END) AS amount_main,"
-        "   bool_or(amount_main IS NULL) AS missing"
-        " FROM spread w WHERE (w_day IS NULL{filters})"
-        " GROUP BY 1, 2, 3, 4, 5, 6"
-    ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2, match=match,
-             filter_columns=sql.SQL(", ").join(sql.SQL("w.{} AS {}").format(sql.Identifier(c), sql.Identifier(c))
-                                              for c in sorted(columns)),
-             filters=sql.SQL(" OR (w_day IS NOT NULL{})").format(_filter_sql(filters, "w")))
+        "), w AS MATERIALIZED ("
+        "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
+        "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = '' AND w.clicks > 0"
+        "), m AS MATERIALIZED ({matched}"
+        "), t AS (SELECT day, scope, scope_id, sum(clicks) AS scope_clicks FROM m GROUP BY 1, 2, 3)"
+        " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
+        "   sum(m.amount * m.clicks / t.scope_clicks) AS amount,"
+        "   sum(m.amount_main * m.clicks / t.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
+        " FROM m JOIN t ON t.day = m.day AND t.scope = m.scope AND t.scope_id = m.scope_id"
+        " WHERE true{filters}"
+        " GROUP BY 1, 2, 5"
+        " UNION ALL"
+        " SELECT NULL, NULL, c.scope, c.scope_id, c.currency, true, sum(c.amount), sum(c.amount_main),"
+        "   bool_or(c.amount_main IS NULL)"
+        " FROM c WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.day = c.day AND t.scope = c.scope AND t.scope_id = c.scope_id)"
+        " GROUP BY 3, 4, 5"
+    ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
+             columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
+             matched=matched, filters=_filter_sql(filters, "m"))
     for r in conn.execute(query, params).fetchall():
         if r["unspread"]:
             if filters and not (set(filters) == {r["scope"]} and filters[r["scope"]] == r["scope_id"]):
