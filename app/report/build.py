@@ -89,8 +89,7 @@ def _label(dim: Dimension, key: str | None, names: dict) -> str:
     if key == NO_CLICKS:
         return "(costs of days without clicks in their scope)"
     if key == NOT_SPLIT:
-        return "(costs per campaign / ad set / ad: not split by " + ("country" if dim.name == "country" else
-                                                                        "hour" if dim.name == "hour" else dim.name) + ")"
+        return "(costs per campaign / ad set / ad: not split by country or hour)"
     if key is None:
         return ""
     if key == "":
@@ -285,7 +284,8 @@ def build_cohorts(space: dict, basis: str, first: date, last: date, link: str | 
         cell[r["bucket"]] = (deposits + int(r["deposits"]), money)
     marks = [str(b) for b in COHORT_BUCKETS] + ["all"]
     cohorts = []
-    totals = {"size": 0, "deposits": {m: 0 for m in marks}, "revenue": {m: Money() for m in marks}}
+    # A total stays None until some cohort has reached its day.
+    totals: dict = {"size": 0, "deposits": {m: None for m in marks}, "revenue": {m: None for m in marks}}
     for day in query.day_span(first, last):
         cell = per_day.get(day, {})
         size = sizes.get(day, 0)
@@ -302,7 +302,9 @@ def build_cohorts(space: dict, basis: str, first: date, last: date, link: str | 
             deposits[mark] = running_n if reached else None
             revenue[mark] = snapshot if reached else None
             if reached:
-                totals["deposits"][mark] += running_n
+                totals["deposits"][mark] = (totals["deposits"][mark] or 0) + running_n
+                if totals["revenue"][mark] is None:
+                    totals["revenue"][mark] = Money()
                 totals["revenue"][mark].merge(snapshot)
         totals["size"] += size
         cohorts.append({"day": day, "size": size, "deposits": deposits, "revenue": revenue})

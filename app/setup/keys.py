@@ -177,13 +177,13 @@ def create_report_key(space):
                          revealed_report={"label": label, "secret": secret}, **keys_context(current, {}))
 
 
-@bp.post("/report/<int:key_id>/revoke")
+@bp.post("/report/<int:id>/revoke")
 @session.login_required
-def revoke_report_key(space, key_id: int):
+def revoke_report_key(space, id: int):  # noqa: A002 (the route map's sample name for row ids)
     """Revoke a report key at once (404 for another space's key)."""
     current = open_space(space, "admin")
     with db.transaction() as conn:
-        found = auth_store.revoke_report_key(conn, current["id"], key_id, clock.now())
+        found = auth_store.revoke_report_key(conn, current["id"], id, clock.now())
     if not found:
         abort(404, description="no such report key in this space")
     credentials.clear_cache()
