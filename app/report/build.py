@@ -15,6 +15,7 @@ from flask import current_app
 from app import db
 from app.rate.convert import rate_table
 from app.report import query
+from app.reporting import store as reporting
 from app.report.query import COUNTS, NO_CLICKS, NOT_SPLIT, Dimension, Money, ReportRow
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -129,6 +130,7 @@ def build_report(space: dict, dims: list[Dimension], filters: dict[str, str], fi
     query.choose_table(dims, filters)
     with db.connection() as conn:
         query.fold(conn, space["id"])
+        reporting.fold(conn, space["id"])  # the currencies are read from the deck's rollup
         currencies = query.currencies_in_range(conn, space["id"], first, last)
         rates = rate_table(conn, space["id"], space["currency"], currencies, first, last,
                            current_app.config["RATE_MAX_AGE_DAYS"])
@@ -271,6 +273,7 @@ def build_cohorts(space: dict, basis: str, first: date, last: date, link: str | 
     """
     with db.connection() as conn:
         query.fold(conn, space["id"])
+        reporting.fold(conn, space["id"])  # cohort sizes are the deck's clicks and registrations
         currencies = query.cohort_currencies(conn, space["id"], basis, first, last)
         rates = rate_table(conn, space["id"], space["currency"], currencies, first, max(today, last),
                            current_app.config["RATE_MAX_AGE_DAYS"])

@@ -235,10 +235,10 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
 
 
 def currencies_in_range(conn: psycopg.Connection, space_id: int, first: date, last: date) -> set[str]:
-    """Currencies of revenue (report_hours, the smallest rollup) and costs between two days."""
+    """Currencies of revenue (the deck's all-links day rollup: one row per day and currency) and costs."""
     rows = conn.execute(
-        "SELECT DISTINCT currency FROM report_hours WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
-        "   AND currency <> ''"
+        "SELECT DISTINCT currency FROM rollup_days WHERE space_id = %(space_id)s AND link_slug = '*'"
+        "   AND day BETWEEN %(first)s AND %(last)s AND kind = 'revenue'"
         " UNION SELECT DISTINCT currency FROM costs WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s",
         {"space_id": space_id, "first": first, "last": last}).fetchall()
     return {r["currency"] for r in rows}
@@ -282,12 +282,12 @@ def read_cohorts(conn: psycopg.Connection, space_id: int, basis: str, first: dat
 
 def cohort_sizes(conn: psycopg.Connection, space_id: int, basis: str, first: date, last: date,
                  link: str | None) -> dict[date, int]:
-    """Clicks (basis click) or registrations (basis registration) per day."""
-    column = sql.Identifier("clicks" if basis == "click" else "registrations")
-    rows = conn.execute(sql.SQL(
-        "SELECT day, sum({}) AS n FROM report_hours WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
-        " AND currency = '' AND (%(link)s::text IS NULL OR link_slug = %(link)s) GROUP BY day").format(column),
-        {"space_id": space_id, "first": first, "last": last, "link": link}).fetchall()
+    """Clicks (basis click) or registrations (basis registration) per day, from the deck's day rollup."""
+    rows = conn.execute(
+        "SELECT day, sum(n) AS n FROM rollup_days WHERE space_id = %(space_id)s AND link_slug = %(link)s"
+        " AND day BETWEEN %(first)s AND %(last)s AND kind = %(kind)s GROUP BY day",
+        {"space_id": space_id, "first": first, "last": last, "link": link or "*",
+         "kind": "click" if basis == "click" else "stage:registration"}).fetchall()
     return {r["day"]: int(r["n"]) for r in rows}
 
 
