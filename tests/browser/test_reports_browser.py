@@ -67,3 +67,24 @@ def test_the_reports_screen_groups_sorts_and_totals(page, live_server, space):
     page.wait_for_url("**/reports/cohorts**")
     expect(page.locator(f"#cohorts tbody tr[data-day='{day}'] td.deposits-0")).to_have_text("9")
     screenshot(page, "reports-cohorts")
+
+
+def test_the_costs_screen_previews_a_csv_with_its_bad_rows(browser, app, client, live_server, space, clock, tmp_path):
+    make_user(app, "ops@example.com", [(space, "operator")])
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    tab = context.new_page()
+    browser_sign_in(tab, live_server.url, "ops@example.com", space=space)
+    day = clock.now.astimezone(ZoneInfo(space["time_zone"])).date().isoformat()
+    upload = tmp_path / "spend.csv"
+    upload.write_text(f"Day,Campaign ID,Amount spent (USD),Currency\n{day},120200,10.50,USD\n{day},,3,USD\n"
+                      f"2026-02-30,120201,4,USD\n")
+    tab.goto(f"{live_server.url}/spaces/{space['slug']}/costs/")
+    tab.set_input_files("#f-file", str(upload))
+    tab.click("#preview-csv")
+    expect(tab.locator("#csv-preview tbody tr.refused")).to_have_count(2)
+    expect(tab.locator("#import-csv")).to_have_text("Store 1 valid row")
+    screenshot(tab, "costs-preview")
+    tab.click("#import-csv")
+    expect(tab.locator("#notice")).to_contain_text("Stored 1 cost")
+    expect(tab.locator("#costs tbody tr")).to_have_count(1)
+    context.close()
