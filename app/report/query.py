@@ -187,6 +187,9 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
     The share of a row is its clicks in the cost's scope that day over all the scope's clicks that
     day (filters narrow the rows, never the denominator).
     """
+    if conn.execute("SELECT 1 FROM costs WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s LIMIT 1",
+                    params).fetchone() is None:
+        return
     columns = TABLE_COLUMNS[table]
     splittable = [s for s, c in SCOPE_COLUMNS.items() if c in columns]
     k1, k2 = _key_sql(dims, "w")
@@ -207,6 +210,7 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
         "), w AS MATERIALIZED ("
         "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
         "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = '' AND w.clicks > 0"
+        "    AND w.day IN (SELECT DISTINCT day FROM c)"
         "), m AS MATERIALIZED ({matched}"
         "), t AS (SELECT day, scope, scope_id, sum(clicks) AS scope_clicks FROM m GROUP BY 1, 2, 3)"
         " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
