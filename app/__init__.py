@@ -52,6 +52,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     app.register_blueprint(dashboard_bp)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
 
+    from app.telegram.webhook import bp as telegram_webhook_bp
+    app.register_blueprint(telegram_webhook_bp)
+
     from app.docs.views import bp as docs_bp
     app.register_blueprint(docs_bp)
 
@@ -91,6 +94,9 @@ def close_app(app: Flask) -> None:
     received_log = app.extensions.get("xt_received_log")
     if received_log is not None:
         received_log.flush(timeout=2)
+    telegram_http = app.extensions.get("xt_telegram_http")
+    if telegram_http is not None:
+        telegram_http.close()
     app.extensions["xt_publisher"].flush(timeout=2)
     app.extensions["xt_pool"].close()
     app.extensions["xt_redis"].close()

@@ -29,6 +29,8 @@ def register_cli(app: Flask) -> None:
     link_cli.register(app)
     delivery_cli.register(app)
     deck_cli.register(app)
+    from app.telegram import cli as telegram_cli
+    telegram_cli.register(app)
 
     @app.cli.group("db")
     def db_group():

@@ -11,6 +11,7 @@ from app.link import store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fields, reserved_slugs
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
+from app.telegram import pool as telegram_pool
 from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
 from app.web import session
 
@@ -103,6 +104,10 @@ def create_link(space: str):
     values = _submitted()
     reserved = reserved_slugs(rule.rule for rule in current_app.url_map.iter_rules())
     link_in, errors = parse_link_fields(_fields(values, values["slug"]), reserved)
+    if not errors:
+        with db.connection() as conn:
+            unconnected = telegram_pool.unconnected_channel_error(conn, space_row["id"], link_in.kind, link_in.target)
+        errors = {"target": unconnected} if unconnected else {}
     if errors:
         return _form(space_row, values, errors, status=400)
     try:
@@ -142,6 +147,10 @@ def update_link(space: str, slug: str):
     values = {**_submitted(), "slug": link["slug"]}
     # The slug is already saved: it is neither re-checked against today's routes nor changeable.
     link_in, errors = parse_link_fields(_fields(values, link["slug"]), frozenset())
+    if not errors:
+        with db.connection() as conn:
+            unconnected = telegram_pool.unconnected_channel_error(conn, space_row["id"], link_in.kind, link_in.target)
+        errors = {"target": unconnected} if unconnected else {}
     if errors:
         return _form(space_row, values, errors, link=link, status=400)
     with db.transaction() as conn:
