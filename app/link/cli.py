@@ -73,6 +73,7 @@ def register(app: Flask) -> None:
             except store.SlugTaken as exc:
                 _fail(as_json, str(exc))
             hosts = _verified_hosts(conn, row["id"])
+        telegram_pool.link_saved(current_app._get_current_object(), link)
         payload = {"ok": True, "space": row["slug"], **_link_json(link, hosts)}
         _emit(as_json, payload, f"link {link['slug']} created: {payload['landing_url']}")
 

@@ -121,6 +121,7 @@ def create_link(space: str):
                   else "this slug is already used by another link; choose another")
         return _form(space_row, values, {"slug": reason}, status=400)
     forget_link(link)
+    telegram_pool.link_saved(current_app._get_current_object(), link)
     return done(".show_links", space_row, "created")
 
 
@@ -156,6 +157,7 @@ def update_link(space: str, slug: str):
     with db.transaction() as conn:
         saved = store.update_link(conn, space_row["id"], link["slug"], link_in, clock.now())
     forget_link(saved)
+    telegram_pool.link_saved(current_app._get_current_object(), saved)
     return done(".show_links", space_row, "saved")
 
 

@@ -184,3 +184,19 @@ def unconnected_channel_error(conn, space_id: int, kind: str, target: str) -> st
         return (f"channel {target} is not connected to this space: add it on the Telegram screen"
                 " (or `flask --app wsgi telegram channel add`) first")
     return None
+
+
+def link_saved(app: Flask, link: dict) -> None:
+    """After a channel link is saved: mint its shared invite link now rather than at the next top-up.
+
+    Fail-soft: the scheduler's top-up mints it later if Telegram cannot be reached now.
+    """
+    if link["kind"] != "channel":
+        return
+    try:
+        with db.connection() as conn:
+            channel = store.find_channel_by_ref(conn, link["space_id"], channel_ref(link["target"]) or "")
+        if channel is not None and channel["connected"]:
+            top_up(app, link["space_id"], channel["chat_id"])
+    except Exception:
+        log.exception("minting the shared invite link of link %s failed (the next top-up retries)", link["slug"])
