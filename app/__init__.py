@@ -58,8 +58,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     from app.docs.views import bp as docs_bp
     app.register_blueprint(docs_bp)
 
-    from app.setup import destinations, domains, keys, links, members, received, spaces
-    for module in (spaces, members, links, domains, keys, destinations, received):
+    from app.setup import destinations, domains, keys, links, members, received, spaces, telegram
+    for module in (spaces, members, links, domains, keys, destinations, received, telegram):
         app.register_blueprint(module.bp)
     app.register_blueprint(members.invite_bp)
     from app.web.store import ROLE_RANK
