@@ -3,7 +3,7 @@ join requests left for a human or unattributed, and each channel's subscribers (
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
 from app.lib import clock
@@ -184,3 +184,24 @@ def approve_request(space: str, id: int):
     from app.telegram import wake
     wake.nudge(current_app._get_current_object())
     return done(".show_telegram", space_row, "approved")
+
+
+@bp.get("/deck-panel")
+@session.login_required
+def show_deck_panel(space: str):
+    """Partial for the deck: each channel's subscribers over the deck's range and joins and leaves by link."""
+    from app.dashboard.filters import FilterError, parse_filters
+    space_row = open_space(space)
+    try:
+        filters = parse_filters(request.args, space_row["time_zone"], clock.now())
+    except FilterError as exc:
+        abort(400, description=str(exc))
+    days = current_app.config["TELEGRAM_LEFT_WITHIN_DAYS"]
+    with db.connection() as conn:
+        channels = store.list_channels(conn, space_row["id"])
+        charts = {c["chat_id"]: subscribers_chart(store.list_hour_stats(conn, space_row["id"], c["chat_id"],
+                                                                        filters.start, filters.end), width=480)
+                  for c in channels}
+        links = store.link_membership(conn, space_row["id"], filters.start, days, until=filters.end)
+    return render_template("telegram/_deck_channels.html", space=space_row, channels=channels, charts=charts,
+                           links=links, left_within_days=days, filters=filters)

@@ -492,8 +492,9 @@ def record_member_change(conn: psycopg.Connection, space_id: int, *, chat_id: in
     return True
 
 
-def link_membership(conn: psycopg.Connection, space_id: int, since: datetime, left_within_days: int) -> list[dict]:
-    """Per link (NULL: unattributed) and channel since `since`: joins, leaves, net, and leaves within N days of joining."""
+def link_membership(conn: psycopg.Connection, space_id: int, since: datetime, left_within_days: int,
+                    until: datetime | None = None) -> list[dict]:
+    """Per link (NULL: unattributed) and channel in [since, until): joins, leaves, net, and leaves within N days of joining."""
     return conn.execute(
         "SELECT e.chat_id, c.title, e.link_id, l.slug AS link_slug, l.name AS link_name,"
         " count(*) FILTER (WHERE e.kind = 'join') AS joins, count(*) FILTER (WHERE e.kind = 'leave') AS leaves,"
@@ -502,9 +503,9 @@ def link_membership(conn: psycopg.Connection, space_id: int, since: datetime, le
         " FROM telegram_member_events e"
         " JOIN telegram_channels c ON c.space_id = e.space_id AND c.chat_id = e.chat_id"
         " LEFT JOIN links l ON l.space_id = e.space_id AND l.id = e.link_id"
-        " WHERE e.space_id = %(space_id)s AND e.at >= %(since)s"
+        " WHERE e.space_id = %(space_id)s AND e.at >= %(since)s AND (%(until)s::timestamptz IS NULL OR e.at < %(until)s)"
         " GROUP BY e.chat_id, c.title, e.link_id, l.slug, l.name ORDER BY joins DESC, l.slug NULLS LAST LIMIT 200",
-        {"space_id": space_id, "since": since, "days": left_within_days},
+        {"space_id": space_id, "since": since, "until": until, "days": left_within_days},
     ).fetchall()
 
 
@@ -670,12 +671,14 @@ def save_hour_stats(conn: psycopg.Connection, space_id: int, chat_id: int, hour:
     ).fetchone()
 
 
-def list_hour_stats(conn: psycopg.Connection, space_id: int, chat_id: int, since: datetime) -> list[dict]:
-    """The channel's hourly rows since `since`, oldest first (at most 31 days of hours)."""
+def list_hour_stats(conn: psycopg.Connection, space_id: int, chat_id: int, since: datetime,
+                    until: datetime | None = None) -> list[dict]:
+    """The channel's hourly rows in [since, until), oldest first (at most a year of hours)."""
     return conn.execute(
         "SELECT hour, member_count, join_requests, approvals, joins, leaves FROM telegram_channel_stats"
-        " WHERE space_id = %(space_id)s AND chat_id = %(chat_id)s AND hour >= %(since)s ORDER BY hour LIMIT 744",
-        {"space_id": space_id, "chat_id": chat_id, "since": since},
+        " WHERE space_id = %(space_id)s AND chat_id = %(chat_id)s AND hour >= %(since)s"
+        " AND (%(until)s::timestamptz IS NULL OR hour < %(until)s) ORDER BY hour LIMIT 8800",
+        {"space_id": space_id, "chat_id": chat_id, "since": since, "until": until},
     ).fetchall()
 
 
