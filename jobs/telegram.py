@@ -28,7 +28,8 @@ def process_due() -> int:
     deadline = time.monotonic() + BUDGET_SECONDS
     handled = 0
     while time.monotonic() < deadline:
-        done = process_updates(deadline)
+        # One batch of updates at a time, so approvals and welcomes are never held up by a busy queue.
+        done = process_updates(deadline, max_batches=1)
         done += sender.send_due_messages(app, deadline)
         done += sender.approve_due(app, deadline)
         handled += done
@@ -39,11 +40,13 @@ def process_due() -> int:
     return handled
 
 
-def process_updates(deadline: float) -> int:
+def process_updates(deadline: float, max_batches: int = 1_000_000) -> int:
     """Apply pending updates in arrival order; a failing one is retried, then marked failed (never blocks the rest)."""
     app = current_app._get_current_object()
     handled = 0
-    while time.monotonic() < deadline:
+    for _ in range(max_batches):
+        if time.monotonic() >= deadline:
+            break
         now = clock.now()
         with db.transaction() as conn:
             rows = store.claim_updates(conn, now, now + UPDATE_LEASE)

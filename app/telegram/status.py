@@ -37,7 +37,7 @@ def status(space_id: int, *, ask_telegram: bool = True) -> dict:
     if bot is not None:
         bot_json = {"bot": bot["username"], "bot_id": bot["bot_id"], "token_hint": bot["token_hint"],
                     "webhook_url": bot["webhook_url"], "webhook_set_at": _iso(bot["webhook_set_at"]),
-                    "webhook_error": bot["webhook_error"], "last_update_at": _iso(bot["last_update_at"]),
+                    "webhook_error": bot["webhook_error"], "last_update_at": _iso(queue["last_update_at"]),
                     "send_paused_until": _iso(bot["send_paused_until"]), "telegram_webhook": None}
         if ask_telegram:
             try:

@@ -8,7 +8,7 @@ from psycopg.types.json import Jsonb
 
 MAX_LIST = 500
 BOT_COLUMNS = ("space_id, bot_id, username, token_sealed, token_hint, hook_id, secret_token_hash, webhook_url,"
-               " webhook_set_at, webhook_error, last_update_at, send_paused_until, connected_at")
+               " webhook_set_at, webhook_error, send_paused_until, connected_at")
 CHANNEL_COLUMNS = ("space_id, chat_id, title, username, chat_type, fallback_link, auto_approve, connected, status_note,"
                    " status_changed_at, member_count, member_count_at, pool_paused_until, pool_error, pool_checked_at,"
                    " exhausted_count, last_exhausted_at, created_at")
@@ -316,17 +316,13 @@ def mark_invite_revoked(conn: psycopg.Connection, space_id: int, invite_id: int,
 def enqueue_update(conn: psycopg.Connection, space_id: int, bot_id: int, update_id: int, kind: str, body: bytes,
                    now: datetime) -> bool:
     """Store an update once; False when this update_id was already stored (a re-delivery)."""
-    inserted = conn.execute(
+    return conn.execute(
         "INSERT INTO telegram_updates (space_id, bot_id, update_id, kind, body, received_at)"
         " VALUES (%(space_id)s, %(bot_id)s, %(update_id)s, %(kind)s, %(body)s::jsonb, %(now)s)"
         " ON CONFLICT (space_id, bot_id, update_id) DO NOTHING",
         {"space_id": space_id, "bot_id": bot_id, "update_id": update_id, "kind": kind,
          "body": body.decode("utf-8"), "now": now},
     ).rowcount == 1
-    if inserted:
-        conn.execute("UPDATE telegram_bots SET last_update_at = %(now)s WHERE space_id = %(space_id)s",
-                     {"space_id": space_id, "now": now})
-    return inserted
 
 
 _CLAIM_UPDATES = """
@@ -363,10 +359,10 @@ def has_pending_updates(conn: psycopg.Connection, now: datetime) -> bool:
 
 
 def update_queue_health(conn: psycopg.Connection, space_id: int) -> dict:
-    """Pending and failed updates of the space, and the oldest pending one's arrival."""
+    """Pending and failed updates of the space, the oldest pending one's arrival and the last update's."""
     return conn.execute(
         "SELECT count(*) FILTER (WHERE state = 'pending') AS pending, count(*) FILTER (WHERE state = 'failed') AS failed,"
-        " min(received_at) FILTER (WHERE state = 'pending') AS oldest_pending"
+        " min(received_at) FILTER (WHERE state = 'pending') AS oldest_pending, max(received_at) AS last_update_at"
         " FROM telegram_updates WHERE space_id = %(space_id)s", {"space_id": space_id}).fetchone()
 
 

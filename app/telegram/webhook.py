@@ -8,6 +8,8 @@
 """
 import json
 
+import psycopg
+
 from flask import Blueprint, current_app, jsonify, request
 
 from app import db
@@ -70,9 +72,14 @@ def receive_update(hook_id: str):
     update_id = update.get("update_id") if isinstance(update, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id < 2**63:
         return _answer(400, "invalid_update", "an update is a JSON object with a whole update_id")
-    with db.transaction() as conn:
-        queued = store.enqueue_update(conn, bot["space_id"], bot["bot_id"], update_id, update_kind(update), raw,
-                                      clock.now())
+    try:
+        # One statement in autocommit: one round trip and one commit per update.
+        with db.connection() as conn:
+            queued = store.enqueue_update(conn, bot["space_id"], bot["bot_id"], update_id, update_kind(update), raw,
+                                          clock.now())
+    except psycopg.DataError:
+        # JSON PostgreSQL cannot store (a \u0000 escape): refused rather than a 500.
+        return _answer(400, "invalid_update", "the update holds characters that cannot be stored")
     if queued:
         wake.nudge(current_app._get_current_object())
     return _answer(200, "queued" if queued else "duplicate")

@@ -18,7 +18,6 @@ CREATE TABLE telegram_bots (
     webhook_url       text NOT NULL,
     webhook_set_at    timestamptz,
     webhook_error     text,
-    last_update_at    timestamptz,
     -- One worker at a time sends a bot's messages (its pace is per bot); a 429 pauses them all.
     send_lease_until  timestamptz,
     send_paused_until timestamptz,
