@@ -90,6 +90,11 @@ def connect(space_id: int, token: str) -> Connected:
     key = secretbox.derive_key(app.config["SECRET_KEY"])
     now = clock.now()
     with db.transaction() as conn:
+        previous = store.find_bot(conn, space_id)
+        if previous is not None and previous["bot_id"] != int(me["id"]):
+            # The new bot's rights in the channels are unknown: each must be added again.
+            store.disconnect_channels(conn, space_id, f"the space's bot was replaced by @{me['username']}:"
+                                                      " add the channel again", now)
         bot = store.save_bot(conn, space_id, bot_id=int(me["id"]), username=me["username"],
                              token_sealed=secretbox.seal(key, token, _context(space_id, int(me["id"]))),
                              token_hint=f"…{token[-4:]}", hook_id=hook_id,
@@ -153,9 +158,17 @@ def add_channel(space_id: int, raw_ref: str) -> dict:
                             " \"Invite users via link\" right: turn it on in the channel's administrator settings")
     username = chat.get("username")
     fallback = f"https://t.me/{username}" if username else chat.get("invite_link")
+    try:
+        count = api.get_chat_member_count(chat["id"])
+    except BotApiError:
+        count = None  # the hourly stats job asks again
     with db.transaction() as conn:
-        return store.save_channel(conn, space_id, chat_id=int(chat["id"]), title=str(chat.get("title") or chat["id"]),
-                                  username=username, chat_type=chat["type"], fallback_link=fallback, now=clock.now())
+        channel = store.save_channel(conn, space_id, chat_id=int(chat["id"]), title=str(chat.get("title") or chat["id"]),
+                                     username=username, chat_type=chat["type"], fallback_link=fallback, now=clock.now())
+        if count is not None:
+            store.set_member_count(conn, space_id, channel["chat_id"], count, clock.now())
+            channel = store.find_channel(conn, space_id, channel["chat_id"])
+    return channel
 
 
 def check_secret(stored_hash: bytes, sent: str | None) -> bool:

@@ -68,12 +68,11 @@ def find_bot_by_hook(conn: psycopg.Connection, hook_id: str) -> dict | None:
                         {"hook": hook_id}).fetchone()
 
 
-def delete_bot(conn: psycopg.Connection, space_id: int) -> bool:
-    """Forget the space's bot (its channels stay, disconnected until a bot is connected again)."""
-    conn.execute("UPDATE telegram_channels SET connected = false, status_note = 'no bot connected',"
-                 " status_changed_at = now() WHERE space_id = %(space_id)s AND connected", {"space_id": space_id})
-    return conn.execute("DELETE FROM telegram_bots WHERE space_id = %(space_id)s",
-                        {"space_id": space_id}).rowcount == 1
+def disconnect_channels(conn: psycopg.Connection, space_id: int, note: str, now: datetime) -> int:
+    """Mark every connected channel of the space disconnected with `note` (e.g. its bot was replaced)."""
+    return conn.execute("UPDATE telegram_channels SET connected = false, status_note = %(note)s,"
+                        " status_changed_at = %(now)s WHERE space_id = %(space_id)s AND connected",
+                        {"space_id": space_id, "note": note, "now": now}).rowcount
 
 
 def lease_bot_sender(conn: psycopg.Connection, space_id: int, now: datetime, until: datetime) -> bool:

@@ -78,3 +78,23 @@ def test_a_channel_link_must_name_a_connected_channel_of_its_own_space(app, spac
     code, out = cli(app, "link", "create", other_space["slug"], "--slug", "pub", "--kind", "channel",
                     "--target", "@some_public")
     assert code == 0 and out["target"] == "https://t.me/some_public"
+
+
+def test_replacing_the_bot_asks_for_each_channel_again(app, space, telegram):
+    connect_bot(app, telegram, space)
+    add_channel(app, space)
+    other = "7000000009:AAH" + "q" * 32
+    telegram.bots[other] = {"id": 7000000009, "is_bot": True, "first_name": "New", "username": "new_funnel_bot"}
+    code, out = cli(app, "telegram", "connect", space["slug"], "--bot-token-stdin", input=other + "\n")
+    assert code == 0 and out["bot"] == "new_funnel_bot"
+    code, status = cli(app, "telegram", "status", space["slug"])
+    assert status["channels"][0]["connected"] is False and "replaced" in status["channels"][0]["status_note"]
+
+
+def test_the_scheduler_runs_every_telegram_task():
+    from jobs import scheduler, telegram as jobs
+    intervals = {task: interval for _, interval, task in scheduler.PERIODIC}
+    assert intervals[jobs.sweep_telegram] <= 5
+    assert intervals[jobs.top_up_invite_pools] <= 10
+    for task in (jobs.revoke_unused_invites, jobs.collect_channel_stats, jobs.purge_processed_updates):
+        assert intervals[task] <= 3600
