@@ -312,32 +312,21 @@ def mark_invite_revoked(conn: psycopg.Connection, space_id: int, invite_id: int,
 
 # --- update queue -------------------------------------------------------------------------------
 
-def enqueue_update(conn: psycopg.Connection, space_id: int, bot_id: int, update_id: int, kind: str, body: bytes,
-                   now: datetime) -> bool:
-    """Store an update once; False when this update_id was already stored (a re-delivery)."""
-    return conn.execute(
-        "INSERT INTO telegram_updates (space_id, bot_id, update_id, kind, body, received_at)"
-        " VALUES (%(space_id)s, %(bot_id)s, %(update_id)s, %(kind)s, %(body)s::jsonb, %(now)s)"
-        " ON CONFLICT (space_id, bot_id, update_id) DO NOTHING",
-        {"space_id": space_id, "bot_id": bot_id, "update_id": update_id, "kind": kind,
-         "body": body.decode("utf-8"), "now": now},
-    ).rowcount == 1
-
-
 _CLAIM_UPDATES = """
 UPDATE telegram_updates u SET lease_until = %(until)s, attempts = u.attempts + 1
 FROM (SELECT space_id, bot_id, update_id FROM telegram_updates
       WHERE state = 'pending' AND (lease_until IS NULL OR lease_until <= %(now)s)
-      ORDER BY received_at, update_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
+      -- Join requests first: their welcome and approval race Telegram's 5-minute window.
+      ORDER BY kind <> 'chat_join_request', received_at, update_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) due
 WHERE u.space_id = due.space_id AND u.bot_id = due.bot_id AND u.update_id = due.update_id
 RETURNING u.space_id, u.bot_id, u.update_id, u.kind, u.body, u.attempts, u.received_at
 """
 
 
 def claim_updates(conn: psycopg.Connection, now: datetime, until: datetime, limit: int = 100) -> list[dict]:
-    """Lease pending updates (oldest first); a dead worker's lease lapses and the rows are due again."""
+    """Lease pending updates, join requests first, then oldest first; a dead worker's lease lapses and the rows are due again."""
     rows = conn.execute(_CLAIM_UPDATES, {"now": now, "until": until, "limit": limit}).fetchall()
-    return sorted(rows, key=lambda r: (r["received_at"], r["update_id"]))
+    return sorted(rows, key=lambda r: (r["kind"] != "chat_join_request", r["received_at"], r["update_id"]))
 
 
 def finish_update(conn: psycopg.Connection, space_id: int, bot_id: int, update_id: int, *, error: str | None,

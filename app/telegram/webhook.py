@@ -3,12 +3,11 @@
 1. Find the bot by its hook id; check X-Telegram-Bot-Api-Secret-Token against the digest stored
    at setWebhook (unknown hook, missing or wrong token: 401, nothing recorded).
 2. Parse the update (a JSON object with a whole update_id).
-3. Store it in the durable queue (telegram_updates): a re-delivered update_id is a duplicate.
+3. Store it in the durable queue (telegram_updates), committed with whatever other updates the
+   process received at the same moment (app/telegram/inbox.py): a re-delivered update_id is a duplicate.
 4. Answer 200 at once; a worker processes the queue (jobs/telegram.py).
 """
 import json
-
-import psycopg
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -16,6 +15,7 @@ from app import db
 from app.lib import clock
 from app.landing.views import TtlCache
 from app.telegram import bots, store, wake
+from app.telegram.inbox import BadUpdateBody, PendingUpdate, UpdateWriter
 
 bp = Blueprint("telegram_webhook", __name__)
 
@@ -28,6 +28,7 @@ _NEGATIVE = object()
 @bp.record_once
 def _set_up(state) -> None:
     state.app.extensions["xt_telegram_hooks"] = TtlCache(state.app.config["LINK_CACHE_SECONDS"])
+    state.app.extensions["xt_telegram_updates"] = UpdateWriter(state.app.extensions["xt_pool"])
 
 
 def _answer(status_code: int, status: str, error: str | None = None):
@@ -66,20 +67,17 @@ def receive_update(hook_id: str):
         return _answer(401, "unauthorized", f"missing or wrong {SECRET_HEADER}")
     raw = request.get_data(cache=False)
     try:
-        update = json.loads(raw)
+        text = raw.decode("utf-8")
+        update = json.loads(text)
     except ValueError:
         return _answer(400, "invalid_json", "the body is not JSON")
     update_id = update.get("update_id") if isinstance(update, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id < 2**63:
         return _answer(400, "invalid_update", "an update is a JSON object with a whole update_id")
-    try:
-        # One statement in autocommit: one round trip and one commit per update.
-        with db.connection() as conn:
-            queued = store.enqueue_update(conn, bot["space_id"], bot["bot_id"], update_id, update_kind(update), raw,
-                                          clock.now())
-    except psycopg.DataError:
-        # JSON PostgreSQL cannot store (a \u0000 escape): refused rather than a 500.
-        return _answer(400, "invalid_update", "the update holds characters that cannot be stored")
+    queued = current_app.extensions["xt_telegram_updates"].submit(PendingUpdate(
+        bot["space_id"], bot["bot_id"], update_id, update_kind(update), text, clock.now()))
+    if isinstance(queued, BadUpdateBody):
+        return _answer(400, "invalid_update", str(queued))
     if queued:
         wake.nudge(current_app._get_current_object())
     return _answer(200, "queued" if queued else "duplicate")

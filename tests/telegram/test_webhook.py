@@ -44,7 +44,8 @@ def test_it_queues_an_update_once_however_often_telegram_redelivers_it(app, clie
 def test_it_answers_bad_bodies_with_a_clear_400(app, client, space, db, telegram):
     bot = connect_bot(app, telegram, space)
     headers = {"X-Telegram-Bot-Api-Secret-Token": bot["secret_token"], "Content-Type": "application/json"}
-    for body in (b"not json", b"[]", b'{"update_id": "7"}', b'{"message": {}}', b'{"update_id": -1}'):
+    for body in (b"not json", b"[]", b'{"update_id": "7"}', b'{"message": {}}', b'{"update_id": -1}',
+                 b'{"update_id": 9, "message": {"text": "a\\u0000b"}}', b'{"update_id": 10, "x": "\xff"}'):
         response = client.post("/" + bot["path"], data=body, headers=headers)
         assert response.status_code == 400, body
         assert response.json["ok"] is False
@@ -95,3 +96,15 @@ def test_a_worker_that_dies_mid_update_loses_nothing(app, client, space, db, tel
     run_worker(app)
     assert queued(db)[0]["state"] == "done"
     assert len(telegram.approvals) == 1
+
+
+def test_updates_arriving_together_are_queued_together_and_each_once(app, client, space, db, telegram, clock):
+    from concurrent.futures import ThreadPoolExecutor
+    bot = connect_bot(app, telegram, space)
+    add_channel(app, space)
+    updates = [join_request_update(n % 40, 1000 + n % 40, int(clock.now.timestamp()), None) for n in range(120)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda u: post_update(app.test_client(), bot, u), updates))
+    assert all(a.status_code == 200 for a in answers)
+    assert sorted(a.json["status"] for a in answers).count("queued") == 40
+    assert len(queued(db)) == 40
