@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/telegram.py [--seconds 15] [--rate 200]
 
 1. Starts a private PostgreSQL and Redis (bench/harness.py) and the fake Bot API of the tests
-   (tests/telegram/fake_bot_api.py: real HTTP, Telegram's JSON), creates a space, connects the
+   (tests/telegram/fake_bot_api.py in its own process: real HTTP, Telegram's JSON), creates a space, connects the
    bot, adds the channel and a channel link through the CLI, exactly as an operator would.
 2. Serves bench/ceiling_app.py `/hello` and then wsgi:app with gunicorn.conf.py (gevent,
    WEB_CONCURRENCY=2), and runs the Procfile's `worker` beside wsgi:app.
@@ -36,10 +36,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from harness import BIN, Stack, free_port, save, serve, stop  # noqa: E402
-from tests.telegram.fake_bot_api import (BOT_ID, BOT_TOKEN, CHANNEL_ID, FakeBotApi, chat_member_update,  # noqa: E402
+from tests.telegram.fake_bot_api import (BOT_ID, BOT_TOKEN, CHANNEL_ID, chat_member_update,  # noqa: E402
                                          join_request_update, user)
 
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+class RemoteFake:
+    """The fake Bot API served by another process: its URL and, on each read, its recorded state."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _state(self) -> dict:
+        return httpx.get(f"{self.url}/_state", timeout=10).json()
+
+    @property
+    def webhooks(self) -> dict:
+        return self._state()["webhooks"]
+
+    @property
+    def invites(self) -> list:
+        return self._state()["invites"]
+
+    @property
+    def approvals(self) -> list:
+        return self._state()["approvals"]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -84,7 +106,10 @@ def main() -> int:
     count = int(args.seconds * args.rate)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake Bot API's request log
     joins = count // 4
-    fake = FakeBotApi().start()
+    # The fake Bot API runs in its own process, so it never takes the load generator's CPU (or GIL).
+    fake_process = subprocess.Popen([str(BIN / "python"), "-m", "tests.telegram.fake_bot_api"], cwd=ROOT,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    fake = RemoteFake(fake_process.stdout.readline().strip())
     with Stack("telegram") as stack:
         stack.env.update(TELEGRAM_API_BASE_URL=fake.url, TELEGRAM_POOL_SIZE="400")
         space = stack.flask_json("space", "create", "Bench Channel")["space"]
@@ -117,7 +142,7 @@ def main() -> int:
                 for _ in range(joins):
                     page = http.get(f"{base}/bench-channel", headers={"User-Agent": BROWSER_UA}).text
                     invites.append(page.split('id="open" href="', 1)[1].split('"', 1)[0])
-                by_link = {i["invite_link"]: i for i in fake.invites}
+                by_link = {i["invite_link"]: i for i in fake.invites}  # one read of the fake's state
                 now = int(time.time())
                 updates, join_users = [], {}
                 for i in range(count):
@@ -143,16 +168,20 @@ def main() -> int:
 
                 webhook_results = paced(post, count, args.rate)
             deadline = time.monotonic() + 60
-            while len(fake.approvals) < len(join_users) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            approvals = fake.approvals
+            while len(approvals) < len(join_users) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                approvals = fake.approvals
             approval_ms = [(a["at"] - answered_at[join_users[a["user_id"]]]) * 1000
-                           for a in fake.approvals if a["user_id"] in join_users]
+                           for a in approvals if a["user_id"] in join_users]
         finally:
             stop(web)
             if worker.poll() is None:
                 worker.terminate()
                 worker.wait(20)
-    fake.stop()
+    fake_process.stdin.close()
+    fake_process.terminate()
+    fake_process.wait(10)
     webhook = summary(webhook_results)
     approvals = {"join_requests": len(join_users), "approved": len(approval_ms),
                  "p50_ms": round(statistics.median(approval_ms), 1) if approval_ms else None,

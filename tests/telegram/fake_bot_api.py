@@ -63,6 +63,11 @@ class FakeBotApi:
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)
+        if request.path == "/_state":
+            # For a benchmark running this server in its own process: what the bot was asked to do.
+            with self._lock:
+                state = {"webhooks": self.webhooks, "invites": self.invites, "approvals": self.approvals}
+            return Response(json.dumps(state), mimetype="application/json")(environ, start_response)
         parts = request.path.strip("/").split("/")
         if len(parts) != 2 or not parts[0].startswith("bot"):
             return self._error(404, "Not Found")(environ, start_response)
@@ -205,3 +210,13 @@ def my_chat_member_update(update_id: int, date: int, new_status: str, can_invite
         "chat": channel_chat(chat_id), "from": user(1), "date": date,
         "old_chat_member": {"user": bot, "status": "administrator", "can_invite_users": True},
         "new_chat_member": new}}
+
+
+if __name__ == "__main__":
+    # `python -m tests.telegram.fake_bot_api`: serve until killed, printing the URL on the first line.
+    import logging
+    import sys
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    fake = FakeBotApi().start()
+    print(fake.url, flush=True)
+    sys.stdin.read()
