@@ -97,8 +97,8 @@ def check_target(kind: Any, raw: Any) -> tuple[str, str]:
             return kind, text
         name = _telegram_name(text)
         if not (_CHANNEL_NAME_RE.fullmatch(name) or _INVITE_RE.fullmatch(name)):
-            raise LinkError(f"{text!r} is not a connected channel's chat id (-100…), a public channel username"
-                            " or a t.me link")
+            raise LinkError(f"{text!r} is not a public channel username or t.me link,"
+                            " nor a connected channel's chat id (-100…)")
         return kind, f"https://t.me/{name}"
     if len(text) > MAX_URL or _CONTROL_RE.search(text):
         raise LinkError(f"target must be a URL of at most {MAX_URL} characters without spaces")

@@ -1,6 +1,5 @@
 """SQL for the Telegram channel funnel: bots, channels, invite pools, the update queue, join
 requests, membership facts, drip messages and channel stats. Callers own the transactions."""
-import json
 from datetime import datetime
 
 import psycopg
@@ -664,8 +663,3 @@ def list_hour_stats(conn: psycopg.Connection, space_id: int, chat_id: int, since
         " AND (%(until)s::timestamptz IS NULL OR hour < %(until)s) ORDER BY hour LIMIT 8800",
         {"space_id": space_id, "chat_id": chat_id, "since": since, "until": until},
     ).fetchall()
-
-
-def dumps(value) -> str:
-    """Compact JSON for a jsonb parameter."""
-    return json.dumps(value, separators=(",", ":"))
