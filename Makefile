@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live clean-venv
+.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
@@ -40,6 +40,9 @@ bench-reports: $(VENV)/.test-deps
 
 bench-live: $(VENV)/.test-deps
 	$(PY) bench/live.py
+
+bench-telegram: $(VENV)/.test-deps
+	$(PY) bench/telegram.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -31,6 +31,8 @@ def register_cli(app: Flask) -> None:
     delivery_cli.register(app)
     deck_cli.register(app)
     rates_cli.register(app)
+    from app.telegram import cli as telegram_cli
+    telegram_cli.register(app)
 
     @app.cli.group("db")
     def db_group():

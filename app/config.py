@@ -207,6 +207,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Days an exchange rate stands in for later days without one (weekends, holidays); beyond, the rate is missing."),
     Setting("COST_UPLOAD_MAX_BYTES", _int(1024, 52_428_800), "2097152", False,
             "Largest body of POST /costs and of a cost or rate CSV upload (413 above it)."),
+    Setting("TELEGRAM_API_BASE_URL", _url(("https", "http")), "https://api.telegram.org", False,
+            "Base URL of the Telegram Bot API (a self-hosted Bot API server, or a local fake in tests)."),
+    Setting("TELEGRAM_TIMEOUT", _float(0.5, 60), "10", False, "Seconds XTRACKER waits for a Bot API call."),
+    Setting("TELEGRAM_POOL_SIZE", _int(1, 5000), "100", False,
+            "Per-click invite links kept pre-minted per connected channel (topped up as landings hand them out)."),
+    Setting("TELEGRAM_INVITE_UNUSED_HOURS", _int(1, 720), "48", False,
+            "Hours after which an invite link handed to a click and never used is revoked."),
+    Setting("TELEGRAM_LEFT_WITHIN_DAYS", _int(1, 365), "7", False,
+            "N of the per-link \"left within N days\" figure on the Telegram screen and in telegram status."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

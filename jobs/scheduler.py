@@ -15,7 +15,7 @@ from app.link import retention
 from app.rate import ecb
 from app.received import retention as received_retention
 from app.reporting import maintenance as rollups
-from jobs import delivery, maintenance
+from jobs import delivery, maintenance, telegram
 
 log = logging.getLogger("xtracker.scheduler")
 
@@ -27,6 +27,11 @@ PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("fold_deck_rollups", 60.0, rollups.fold_all_spaces),
     ("fold_report_rollups", 60.0, rollups.fold_all_reports),
     ("purge_received_log", 600.0, received_retention.purge_received_log),
+    ("sweep_telegram", 5.0, telegram.sweep_telegram),
+    ("top_up_invite_pools", 10.0, telegram.top_up_invite_pools),
+    ("revoke_unused_invites", 600.0, telegram.revoke_unused_invites),
+    ("collect_channel_stats", 3600.0, telegram.collect_channel_stats),
+    ("purge_processed_updates", 3600.0, telegram.purge_processed_updates),
 )
 
 TICK_SECONDS = 1.0
