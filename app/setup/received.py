@@ -13,6 +13,7 @@ from app.received import store
 from app.received.capture import LISTENING_SETTLE_SECONDS
 from app.received.rows import ENDPOINTS, STATUSES, FilterError, Filters, parse_filters, rows_context
 from app.setup.common import not_found, open_space, render_screen
+from app.telegram import journey as telegram_journey
 from app.web import session
 
 bp = Blueprint("setup_received", __name__, url_prefix="/spaces/<space>/received")
@@ -144,6 +145,7 @@ def show_journey(space: str, uid: str):
             journey = {"uid": uid, "event_count": 0, "deposit_count": 0, "revenue": {}, "click_at": None,
                        "tg_id": None, "test_only": True}
         deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
+        telegram = telegram_journey.telegram_part(conn, space_row["id"], uid)
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:
         by_event.setdefault(delivery["event_id"], []).append(delivery)
@@ -153,4 +155,4 @@ def show_journey(space: str, uid: str):
                     for e in events]
     found = request.args.get("found", "")[:300] or None
     return render_screen("setup/received/journey.html", space_row, "received", journey=journey,
-                         events=shown_events, zone=zone, uid=uid, notice=found)
+                         events=shown_events, zone=zone, uid=uid, telegram=telegram, notice=found)
