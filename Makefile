@@ -16,7 +16,7 @@ PIP       := --disable-pip-version-check -q
 COMPILE   := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
              --generate-hashes --no-emit-find-links --no-emit-index-url
 
-.PHONY: run test boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-live clean-venv
+.PHONY: run test test-faults boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-live clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" requirements.txt
@@ -37,6 +37,10 @@ run: $(VENV)/.run-deps
 ## test: the full suite on throwaway PostgreSQL + Redis started by the run itself
 test: $(TEST_VENV)/.test-deps
 	$(TEST_PY) scripts/test.py $(PYTEST_ARGS)
+
+## test-faults: only the fault suite (tests/faults/), ending with its table of scenarios and figures
+test-faults: $(TEST_VENV)/.test-deps
+	$(TEST_PY) scripts/test.py tests/faults $(PYTEST_ARGS)
 
 ## boot-check: a clean clone, a fresh runtime-only venv, `make run` as a new user runs it (CI runs it first)
 boot-check:
