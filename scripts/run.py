@@ -35,9 +35,10 @@ import services  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CREDENTIALS_FILE = "first-run-credentials.txt"
-# Seconds a process must stay up to count as started; an exit sooner is retried after 1 s, 2 s,
-# 3 s, … up to START_RETRIES times (supervisord's backoff) before it is given up (FATAL).
-START_SECONDS = 3
+# Seconds a process must stay up to count as started (Python start-up alone takes seconds on a busy
+# machine); an exit sooner is retried after 1 s, 2 s, 3 s, … up to START_RETRIES times
+# (supervisord's backoff) before it is given up (FATAL).
+START_SECONDS = 10
 START_RETRIES = 20
 READY_TIMEOUT_SECONDS = 180
 
