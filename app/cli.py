@@ -1,4 +1,5 @@
 """Operator commands: `flask --app wsgi <group> <command>`; `--json` prints one JSON object for scripts."""
+import functools
 import secrets
 import sys
 from datetime import timedelta
@@ -42,6 +43,39 @@ def _create_demo_link(conn, space_id: int, base: str) -> dict:
     return create_link(conn, space_id, link_in, clock.now())
 
 
+def _on_storage_unavailable(group: click.Group) -> None:
+    """Make every command of `group` (and of groups added to it later) answer a PostgreSQL outage
+    with one clear line and exit 1, instead of a traceback.
+
+    Commands are wrapped when the group hands them out, so the rule holds for commands registered
+    after this call too.
+    """
+    get_command = group.get_command
+
+    def wrapped_get_command(ctx, name):
+        command = get_command(ctx, name)
+        if isinstance(command, click.Group):
+            _on_storage_unavailable(command)
+        elif command is not None and command.callback and not getattr(command.callback, "_xt_storage", False):
+            command.callback = _storage_guard(command.callback)
+        return command
+
+    group.get_command = wrapped_get_command
+
+
+def _storage_guard(callback):
+    @functools.wraps(callback)
+    def guarded(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except db.StorageUnavailable as exc:
+            _fail(bool(kwargs.get("as_json")),
+                  f"PostgreSQL is not reachable ({exc}); is `make run` running, and are DATABASE_URL and"
+                  " REDIS_URL set (`. var/env.sh`)?")
+    guarded._xt_storage = True
+    return guarded
+
+
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
     link_cli.register(app)
@@ -50,6 +84,8 @@ def register_cli(app: Flask) -> None:
     rates_cli.register(app)
     from app.telegram import cli as telegram_cli
     telegram_cli.register(app)
+
+    _on_storage_unavailable(app.cli)
 
     @app.cli.group("db")
     def db_group():

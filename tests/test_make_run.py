@@ -88,9 +88,11 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
         body = {"event": "deposit", "uid": "mr", "value": "9.99", "eid": "make-run-1"}
         r = httpx.post(first.url + "/events", json=body, headers={"Authorization": f"Bearer {bearer}"})
         assert r.json()["status"] == "queued"
-        listed = subprocess.run(["bash", "-c", f". {var_dir / 'env.sh'} && .venv/bin/flask --app wsgi space list --json"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=60,
-                                env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")})
+        # env.sh alone gives a shell the settings and the virtualenv's flask (PATH without it).
+        shell_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        shell_env["PATH"] = "/usr/bin:/bin"
+        listed = subprocess.run(["bash", "-c", f". {var_dir / 'env.sh'} && flask --app wsgi space list --json"],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60, env=shell_env)
         assert json.loads(listed.stdout)["spaces"][0]["space"] == "demo", listed.stderr
     finally:
         first.ctrl_c()
