@@ -90,5 +90,21 @@ def test_bootstrap_creates_the_demo_space_and_admin_once(servers, db):
     first = json.loads(cli(servers, "bootstrap", "--json").stdout)
     assert first["created"] is True and first["space"] == "demo" and first["email"] == "admin@xtracker.local"
     assert first["login_url"].endswith("/login") and first["bearer"].startswith("xtb_")
+    assert first["demo_link"].endswith("/demo")
+    link = db.execute("SELECT slug, kind, mode, archived_at FROM links").fetchone()
+    assert link == {"slug": "demo", "kind": "web", "mode": "redirect", "archived_at": None}
     assert json.loads(cli(servers, "bootstrap", "--json").stdout) == {"created": False}
     assert db.execute("SELECT count(*) AS n FROM spaces").fetchone()["n"] == 1
+
+
+def test_a_command_without_postgres_says_so_in_one_line_and_exits_1(servers):
+    unreachable = {"DATABASE_URL": "postgresql://xt@127.0.0.1:1/xtracker", "DB_POOL_TIMEOUT": "1"}
+    done = cli(servers, "space", "list", "--json", env=unreachable)
+    assert done.returncode == 1
+    answer = json.loads(done.stdout)
+    assert answer["ok"] is False and "PostgreSQL is not reachable" in answer["error"]
+    assert "Traceback" not in done.stderr
+    done = cli(servers, "user", "reset-password", "nobody@example.com", stdin="a-new-password-123\n",
+               env=unreachable)
+    assert done.returncode == 1
+    assert "error: PostgreSQL is not reachable" in done.stderr and "Traceback" not in done.stderr

@@ -113,6 +113,11 @@ def find_user_by_email(conn: psycopg.Connection, email: str) -> dict | None:
     ).fetchone()
 
 
+def set_password(conn: psycopg.Connection, user_id: int, password_hash: str) -> None:
+    """Replace the user's password hash (an Argon2id string from app.lib.passwords)."""
+    conn.execute("UPDATE users SET password_hash = %(hash)s WHERE id = %(id)s", {"hash": password_hash, "id": user_id})
+
+
 def set_membership(conn: psycopg.Connection, space_id: int, user_id: int, role: str) -> None:
     """Make the user a member of the space with `role` (insert or change)."""
     conn.execute(
