@@ -75,7 +75,7 @@ class Landing:
         config = app.config
         public_host = urlsplit(config["PUBLIC_URL"]).hostname or ""
         self.tracker_hosts = frozenset(config["TRACKER_HOSTS"]) | {public_host.lower()}
-        self.proxies = proxies.TrustedProxies(config["TRUSTED_PROXIES"])
+        self.proxies = app.extensions["xt_proxies"]
         self.reuse_seconds = config["CLICK_REUSE_MINUTES"] * 60
         self.links = TtlCache(config["LINK_CACHE_SECONDS"])
         self.domains = TtlCache(config["LINK_CACHE_SECONDS"])
@@ -250,7 +250,7 @@ def _record_click(link: dict, uid: str, now, fields: dict) -> None:
         announce_event(link["space_id"], outcome[1], contact, uid)
 
 
-def _is_a_visit() -> bool:
+def is_a_visit() -> bool:
     """A person's page view: not a bot or link preview, not a HEAD probe, not a speculative prefetch."""
     if request.method != "GET" or useragents.is_bot(request.headers.get("User-Agent")):
         return False
@@ -270,6 +270,17 @@ def _send_on(link: dict, uid: str | None):
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def send_on_without_click(slug: str):
+    """The landing's answer when no click may be recorded (rate limit): the visitor goes on without a uid."""
+    try:
+        link = _find_link(slug, g.get("landing_space_id"))
+    except db.StorageUnavailable:
+        return _unavailable()
+    if link is None:
+        return _not_found()
+    return _send_on(link, None)
 
 
 @bp.get("/<slug>")
@@ -292,7 +303,7 @@ def show_landing(slug: str):
         return _unavailable()
     if link is None:
         return _not_found()
-    if not _is_a_visit():
+    if not is_a_visit():
         return _send_on(link, None)
     now = clock.now()
     now_ms = clock.to_ms(now)
