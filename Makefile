@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-live clean-venv
+.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-live bench-badauth clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
@@ -37,6 +37,9 @@ bench-dashboard: $(VENV)/.test-deps
 
 bench-live: $(VENV)/.test-deps
 	$(PY) bench/live.py
+
+bench-badauth: $(VENV)/.test-deps
+	$(PY) bench/badauth.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -72,6 +72,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     _register_error_handlers(app)
     from app.auth import limits
     limits.install(app)
+    from app.web import headers
+    headers.install(app)
     return app
 
 

@@ -33,6 +33,10 @@ class AuthError(Exception):
 
 _cache: dict[bytes, tuple[float, dict]] = {}
 _unknown: dict[bytes, float] = {}
+# Digests verified in the last hour: exempts them from the per-address wrong-credential limit
+# only (they are still checked like any other), so a flood from a shared address never refuses them.
+_known: dict[bytes, float] = {}
+_KNOWN_SECONDS = 3600
 _cache_lock = threading.Lock()
 _CACHE_LIMIT = 10_000
 _UNKNOWN_LIMIT = 100_000
@@ -55,6 +59,11 @@ def _lookup(secret: str) -> dict | None:
             return None
     with db.connection() as conn:
         row = store.find_key(conn, secret)
+    if row is not None:
+        with _cache_lock:
+            if len(_known) >= _CACHE_LIMIT:
+                _known.clear()
+            _known[key] = time.monotonic() + _KNOWN_SECONDS
     if ttl:
         with _cache_lock:
             if row is not None:
@@ -70,11 +79,11 @@ def _lookup(secret: str) -> dict | None:
 
 
 def recently_verified(secret: str) -> bool:
-    """True when this process verified `secret` within AUTH_CACHE_SECONDS (a dictionary lookup, no I/O)."""
+    """True when this process found `secret` in the database within the last hour (a dictionary lookup, no I/O)."""
     if not secret:
         return False
-    hit = _cache.get(tokens.digest(secret))
-    return hit is not None and hit[0] > time.monotonic()
+    until = _known.get(tokens.digest(secret))
+    return until is not None and until > time.monotonic()
 
 
 def clear_cache() -> None:
@@ -82,6 +91,7 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
         _unknown.clear()
+        _known.clear()
 
 
 def _check(secret: str, kind: str) -> int:

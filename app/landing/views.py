@@ -24,6 +24,7 @@ from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
 from app.ingress.signals import announce_event
+from app.web.headers import csp_nonce
 
 bp = Blueprint("landing", __name__)
 
@@ -265,7 +266,7 @@ def _send_on(link: dict, uid: str | None):
         response = redirect(url, 302)
     else:
         # The compiled template directly: the page needs none of Flask's context processors.
-        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"]),
+        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"], nonce=csp_nonce()),
                                               mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
