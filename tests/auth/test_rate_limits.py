@@ -122,3 +122,20 @@ def test_off_disables_a_limit(limited, space):
     assert next(s for s in config.SETTINGS if s.name == "INGEST_RATE_LIMIT").parse("off") == ""
     client = limited(INGEST_RATE_LIMIT="").test_client()
     assert all(client.post("/events", json=event(n), headers=bearer(space)).status_code == 200 for n in range(5))
+
+
+def test_wrong_credentials_cost_at_most_one_lookup_per_secret(app, client, space, monkeypatch):
+    from app.auth import store as auth_store
+    lookups = []
+    real = auth_store.find_key
+    monkeypatch.setattr(auth_store, "find_key", lambda conn, secret: lookups.append(secret) or real(conn, secret))
+    unknown = "xtb_" + "u" * 43
+    for _ in range(5):
+        assert client.post("/events", json=event(1), headers={"Authorization": f"Bearer {unknown}"}).status_code == 401
+    for malformed in ("xtb_short", "nonsense", "xtb_" + "!" * 43):
+        assert client.post("/events", json=event(1), headers={"Authorization": f"Bearer {malformed}"}).status_code == 401
+    assert lookups == [unknown]
+    # The flood of unknown secrets never evicts the verified one.
+    for _ in range(3):
+        assert client.post("/events", json=event(2), headers=bearer(space)).status_code == 200
+    assert lookups == [unknown, space["bearer"]]
