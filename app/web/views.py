@@ -77,6 +77,8 @@ def login():
     config = current_app.config
     now = clock.now()
     window = timedelta(minutes=config["LOGIN_THROTTLE_MINUTES"])
+    # The visitor's address as the landing reads it (trusted proxies, one canonical form), so a
+    # proxy's own address is not one shared counter for everyone behind it.
     address = limits.client_address()
     pair_key, ip_key = f"email-ip:{email}|{address}", f"ip:{address}"
     with db.connection() as conn:
