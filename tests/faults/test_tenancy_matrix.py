@@ -32,7 +32,11 @@ OTHER_ROUTES = {
     "web.show_home", "web.list_spaces", "web.show_login", "web.login", "web.logout",
     "setup_spaces.show_new_space", "setup_spaces.create_space",
     "invitations.show_invitation", "invitations.accept_invitation", "landing.show_landing",
+    # Authorised by a per-space secret in its path (the bot's webhook id): asked below with a made-up one.
+    "telegram_webhook.receive_update",
 }
+# Other credential APIs: asked with Mallory's bearer secret; the answer must carry none of Alice's data.
+CREDENTIAL_APIS = {"cost_api.create_costs", "cost_api.list_costs", "report_api.get_report", "report_api.get_cohorts"}
 # Streams answer forever once allowed: only the refusal (another space's slug) is asked.
 STREAMS = ("/stream", "/sse", "/ws")
 # The websocket route answers only an upgrade request (anything else is a 400 for every space).
@@ -65,6 +69,7 @@ def seed_victim(app, db, login, space) -> dict:
                                         (space["id"],)).fetchone()["id"]),
     }
     ids["id"] = ids["destination_id"]
+    ids["chat_id"] = "-1001234567890"  # Alice connects no channel here: the Telegram screens are asked empty
     return ids
 
 
@@ -133,8 +138,20 @@ def test_no_route_leaks_another_spaces_data(app, db, login, space, other_space, 
             outcome = ask_ingress(mallory, rule, other_space)
             if outcome:
                 problems.append(outcome)
+        elif rule.endpoint in CREDENTIAL_APIS:
+            asked += 1
+            method = "POST" if "POST" in rule.methods else "GET"
+            response = mallory.open(rule.rule, method=method, json={} if method == "POST" else None,
+                                    headers=bearer(other_space))
+            if leaked(response):
+                problems.append((method, rule.rule, response.status_code, leaked(response)))
         else:
             assert rule.endpoint in OTHER_ROUTES, f"classify {rule.endpoint} ({rule.rule}) in the tenancy matrix"
+            if rule.endpoint == "telegram_webhook.receive_update":
+                asked += 1
+                response = mallory.post(fill(rule.rule, other_space["slug"], {"hook_id": "made-up-hook"}), json={})
+                if response.status_code < 400 or leaked(response):
+                    problems.append(("POST", rule.rule, response.status_code, leaked(response)))
             if rule.endpoint in ("web.show_home", "web.list_spaces", "setup_spaces.show_new_space"):
                 asked += 1
                 response = mallory.get(fill(rule.rule, other_space["slug"], ids), follow_redirects=True)
