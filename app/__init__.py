@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import config as config_module
 from app import db, pubsub
-from app.lib import clock
+from app.lib import clock, proxies
 
 
 def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web") -> Flask:
@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
         application_name=f"xtracker-{process}",
     )
     app.extensions["xt_redis"] = pubsub.create_redis(settings["REDIS_URL"])
+    app.extensions["xt_proxies"] = proxies.TrustedProxies(settings["TRUSTED_PROXIES"])
     app.extensions["xt_publisher"] = pubsub.Publisher(app.extensions["xt_redis"])
     from app.ingress.inbox import InboxWriter
     app.extensions["xt_inbox"] = InboxWriter(app.extensions["xt_pool"], writers=settings["INGEST_WRITERS"],
@@ -80,6 +81,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     from app.cli import register_cli
     register_cli(app)
     _register_error_handlers(app)
+    from app.auth import limits
+    limits.install(app)
+    from app.web import headers
+    headers.install(app)
     return app
 
 

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from limits import parse_many
+
 from app.lib import geoip, proxies
 
 
@@ -104,6 +106,20 @@ def _geoip_database(raw: str) -> str:
     return path
 
 
+def _rate_limit(raw: str) -> str:
+    """A flask-limiter rate such as `100/minute` or `10/second;1000/hour`; `off` disables it (empty string)."""
+    text = raw.strip()
+    if text.lower() == "off":
+        return ""
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if not items:
+        raise ValueError("must be a rate such as 100/minute or 10/second;1000/hour, or off")
+    return text
+
+
 def _graph_version(raw: str) -> str:
     if not re.fullmatch(r"v\d{1,2}\.\d", raw):
         raise ValueError("must look like v23.0")
@@ -147,9 +163,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_HOURS", _int(1, 8760), "336", False,
             "Hours a dashboard login session lasts (a logout ends it at once)."),
     Setting("LOGIN_MAX_FAILURES", _int(1, 1000), "5", False,
-            "Failed sign-ins per email within LOGIN_THROTTLE_MINUTES before that email is refused (4x per client address)."),
+            "Failed sign-ins per email and client address within LOGIN_THROTTLE_MINUTES before that pair is"
+            " refused (4x that per client address, whatever the email)."),
     Setting("LOGIN_THROTTLE_MINUTES", _int(1, 1440), "15", False,
             "Window, in minutes, over which failed sign-ins are counted and refused."),
+    Setting("INGEST_RATE_LIMIT", _rate_limit, "10000/second", False,
+            "Ingress requests per credential (bearer secret or ingest token) across all web processes;"
+            " beyond it 429 with Retry-After. `off` disables; counted in Redis, not enforced while Redis is away."),
+    Setting("AUTH_FAILURE_RATE_LIMIT", _rate_limit, "300/minute", False,
+            "Ingress requests refused for a wrong or missing credential (401) per client address; beyond it"
+            " 429 before any credential lookup. `off` disables."),
+    Setting("LANDING_RATE_LIMIT", _rate_limit, "60/minute", False,
+            "Landings per client address and link that record a click; beyond it the visitor is still sent"
+            " on, without a uid and without a click. `off` disables."),
+    Setting("LOGIN_RATE_LIMIT", _rate_limit, "30/minute", False,
+            "Sign-in and invitation form submissions per client address (on top of the failed sign-in"
+            " throttle); beyond it 429. `off` disables."),
     Setting("INGEST_WRITERS", _int(1, 32), "4", False,
             "Concurrent inbox writers per web process; each commits a batch of waiting events at once."),
     Setting("INGEST_BATCH_MAX", _int(1, 5000), "256", False, "Most events one inbox writer commits together."),

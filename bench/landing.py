@@ -7,8 +7,9 @@ Usage: .venv-test/bin/python bench/landing.py [--seconds 15] [--connections 64] 
 2. Serves, one at a time and each with gunicorn.conf.py (gevent, WEB_CONCURRENCY=2):
    bench/ceiling_app.py `/hello` (no I/O), then wsgi:app.
 3. Drives `/hello` and the landing with wrk for the same time and connections. Every landing
-   request is a new browser (wrk keeps no cookies) with an fbclid and utm parameters, so each
-   one mints a uid, stores its click and contact event, and publishes on the live feed.
+   request is a new browser (wrk keeps no cookies) at its own client address (X-Forwarded-For
+   from the trusted 127.0.0.1, so no visitor meets LANDING_RATE_LIMIT) with an fbclid and utm
+   parameters, so each one mints a uid, stores its click and contact event, and publishes on the live feed.
 4. Drives the landing again at half its measured rate for the latency target.
 5. Prints req/s, p50 and p99, the ratios, and the CPU each landing cost the web workers and
    PostgreSQL (from /proc, around the full-rate run); writes bench/results/landing.json.
@@ -83,7 +84,7 @@ def main() -> int:
 
         web = serve("wsgi:app", env, port)
         try:
-            landing = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser)
+            landing = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser, visitors=True)
             before = {name: cpu_seconds(match) for name, match in CPU_GROUPS.items()}
             results["landing"] = wrkload.run(url, landing, seconds=args.seconds, connections=args.connections)
             served = results["landing"]["rps"] * args.seconds
@@ -91,7 +92,7 @@ def main() -> int:
                 name: round((cpu_seconds(match) - before[name]) * 1000 / served, 3) for name, match in CPU_GROUPS.items()}
             half = results["landing"]["rps"] / 2
             # Each connection waits delay ms between requests: connections / delay ≈ half the rate.
-            paced = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser,
+            paced = wrkload.lua_script("GET", "/bench" + LANDING_QUERY, browser, visitors=True,
                                        delay_ms=args.connections * 1000 / half)
             results["landing_half_rate"] = wrkload.run(url, paced, seconds=args.seconds, connections=args.connections)
         finally:

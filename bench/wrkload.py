@@ -34,6 +34,19 @@ end
 """
 
 
+# Every request from another visitor's address, as the trusted proxy in front (127.0.0.1) reports it in
+# X-Forwarded-For: a landing benchmark is many visitors, and one address would meet LANDING_RATE_LIMIT.
+VISITOR_ADDRESS_LUA = """
+local visitor = 0
+request = function()
+  visitor = visitor + 1
+  wrk.headers["X-Forwarded-For"] = "10." .. math.floor(visitor / 65536) % 256 .. "." ..
+    math.floor(visitor / 256) % 256 .. "." .. visitor % 256
+  return wrk.format()
+end
+"""
+
+
 def wrk_binary() -> str:
     """Path of wrk, installed from Debian's package when missing."""
     found = shutil.which("wrk")
@@ -46,8 +59,8 @@ def wrk_binary() -> str:
 
 
 def lua_script(method: str, path: str, headers: dict | None = None, body_template: str | None = None,
-               delay_ms: float | None = None) -> str:
-    """Write a wrk Lua script file and return its path."""
+               delay_ms: float | None = None, visitors: bool = False) -> str:
+    """Write a wrk Lua script file and return its path; `visitors` gives each request its own client address."""
     parts = []
     if body_template is not None:
         lua_headers = "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in (headers or {}).items()) + "}"
@@ -57,6 +70,8 @@ def lua_script(method: str, path: str, headers: dict | None = None, body_templat
         parts.append(f'wrk.method = "{method}"\nwrk.path = "{path}"\n')
         for k, v in (headers or {}).items():
             parts.append(f'wrk.headers["{k}"] = "{v}"\n')
+        if visitors:
+            parts.append(VISITOR_ADDRESS_LUA)
     if delay_ms is not None:
         parts.append(PACED_LUA.replace("DELAY_MS", str(int(delay_ms))))
     handle = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)

@@ -238,18 +238,46 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+# Content-Security-Policy violations any browser tab reported; no_csp_violations fails the test that caused one.
+CSP_VIOLATIONS: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright (never a downloaded browser), per test module.
 
     Module scope on purpose: sync Playwright runs an event loop in this thread while it is open,
-    and later tests that call asyncio.run() need it closed.
+    and later tests that call asyncio.run() need it closed. Every context it makes reports CSP
+    violations from its console to CSP_VIOLATIONS.
     """
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=services.browser(), args=CHROMIUM_ARGS, headless=True)
+        make_context = instance.new_context
+
+        def new_context(*args, **kwargs):
+            context = make_context(*args, **kwargs)
+            context.on("console", lambda message: CSP_VIOLATIONS.append(
+                f"{message.page.url if message.page else '?'}: {message.text}")
+                if "Content Security Policy" in message.text else None)
+            return context
+        instance.new_context = new_context
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """The run's list of CSP violations reported by browser tabs (a test may consume the ones it expects)."""
+    return CSP_VIOLATIONS
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    """Fail a test during which a browser tab reported a Content-Security-Policy violation."""
+    seen = len(CSP_VIOLATIONS)
+    yield
+    assert not CSP_VIOLATIONS[seen:], CSP_VIOLATIONS[seen:]
 
 
 def screenshot(tab, name: str, widths: tuple[int, ...] = (1440, 390), height: int = 1000) -> None:

@@ -5,7 +5,13 @@ tokens authorise header-less GET endpoints and travel in the URL. Neither works 
 place. Verified keys are cached briefly per process (the database round trip would otherwise
 dominate ingest); the cached expiry is still compared with the clock on every request, so a
 rotated-out secret stops at exactly the end of its grace.
+
+Wrong credentials are cheap: text that cannot be a secret (wrong prefix, length or alphabet) is
+refused without a lookup, and a well-formed secret the database does not know is remembered as
+unknown for AUTH_CACHE_SECONDS in a separate, bounded cache, so a flood of wrong tokens neither
+queries the database per request nor evicts the verified keys that valid requests hit.
 """
+import re
 import threading
 import time
 from datetime import datetime
@@ -25,32 +31,67 @@ class AuthError(Exception):
         self.reason = reason
 
 
-_cache: dict[bytes, tuple[float, dict | None]] = {}
+_cache: dict[bytes, tuple[float, dict]] = {}
+_unknown: dict[bytes, float] = {}
+# Digests verified in the last hour: exempts them from the per-address wrong-credential limit
+# only (they are still checked like any other), so a flood from a shared address never refuses them.
+_known: dict[bytes, float] = {}
+_KNOWN_SECONDS = 3600
 _cache_lock = threading.Lock()
 _CACHE_LIMIT = 10_000
+_UNKNOWN_LIMIT = 100_000
+# What tokens.new_secret mints: a kind prefix and 32 random bytes in URL-safe base64 (43 characters).
+SECRET_RE = re.compile(r"xt[bi]_[A-Za-z0-9_-]{43}")
 
 
 def _lookup(secret: str) -> dict | None:
+    if not SECRET_RE.fullmatch(secret):
+        return None
     ttl = current_app.config["AUTH_CACHE_SECONDS"]
     key = tokens.digest(secret)
     if ttl:
+        now = time.monotonic()
         hit = _cache.get(key)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > now:
             return hit[1]
+        unknown_until = _unknown.get(key)
+        if unknown_until is not None and unknown_until > now:
+            return None
     with db.connection() as conn:
         row = store.find_key(conn, secret)
-    if ttl and row is not None:
+    if row is not None:
         with _cache_lock:
-            if len(_cache) >= _CACHE_LIMIT:
-                _cache.clear()
-            _cache[key] = (time.monotonic() + ttl, row)
+            if len(_known) >= _CACHE_LIMIT:
+                _known.clear()
+            _known[key] = time.monotonic() + _KNOWN_SECONDS
+    if ttl:
+        with _cache_lock:
+            if row is not None:
+                if len(_cache) >= _CACHE_LIMIT:
+                    _cache.clear()
+                _cache[key] = (time.monotonic() + ttl, row)
+                _unknown.pop(key, None)
+            else:
+                if len(_unknown) >= _UNKNOWN_LIMIT:
+                    _unknown.clear()
+                _unknown[key] = time.monotonic() + ttl
     return row
 
 
+def recently_verified(secret: str) -> bool:
+    """True when this process found `secret` in the database within the last hour (a dictionary lookup, no I/O)."""
+    if not secret:
+        return False
+    until = _known.get(tokens.digest(secret))
+    return until is not None and until > time.monotonic()
+
+
 def clear_cache() -> None:
-    """Forget every cached key (tests; after a revocation in this process)."""
+    """Forget every cached key, known and unknown (tests; after a revocation in this process)."""
     with _cache_lock:
         _cache.clear()
+        _unknown.clear()
+        _known.clear()
 
 
 def _check(secret: str, kind: str, also: tuple[str, ...] = ()) -> int:

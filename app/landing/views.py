@@ -25,6 +25,7 @@ from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
 from app.ingress.signals import announce_event
 from app.telegram import pool as telegram_pool
+from app.web.headers import csp_nonce
 
 bp = Blueprint("landing", __name__)
 
@@ -72,7 +73,7 @@ class Landing:
         config = app.config
         public_host = urlsplit(config["PUBLIC_URL"]).hostname or ""
         self.tracker_hosts = frozenset(config["TRACKER_HOSTS"]) | {public_host.lower()}
-        self.proxies = proxies.TrustedProxies(config["TRUSTED_PROXIES"])
+        self.proxies = app.extensions["xt_proxies"]
         self.reuse_seconds = config["CLICK_REUSE_MINUTES"] * 60
         self.links = TtlCache(config["LINK_CACHE_SECONDS"])
         self.domains = TtlCache(config["LINK_CACHE_SECONDS"])
@@ -259,7 +260,7 @@ def _channel_invite(link: dict, uid: str | None, now) -> tuple[str | None, str |
         return None, None
 
 
-def _is_a_visit() -> bool:
+def is_a_visit() -> bool:
     """A person's page view: not a bot or link preview, not a HEAD probe, not a speculative prefetch."""
     if request.method != "GET" or useragents.is_bot(request.headers.get("User-Agent")):
         return False
@@ -273,11 +274,23 @@ def _send_on(link: dict, uid: str | None, url: str | None = None):
         response = redirect(url, 302)
     else:
         # The compiled template directly: the page needs none of Flask's context processors.
-        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"]),
+        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"], nonce=csp_nonce()),
                                               mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
+
+
+def send_on_without_click(slug: str):
+    """The landing's answer when no click may be recorded (rate limit): the visitor goes on without a uid."""
+    try:
+        link = _find_link(slug, g.get("landing_space_id"))
+    except db.StorageUnavailable:
+        return _unavailable()
+    if link is None:
+        return _not_found()
+    # Like a bot's visit: no uid, and a channel link points at its shared invite without claiming one.
+    return _send_on(link, None, _channel_invite(link, None, None)[0])
 
 
 @bp.get("/<slug>")
@@ -300,7 +313,7 @@ def show_landing(slug: str):
         return _unavailable()
     if link is None:
         return _not_found()
-    if not _is_a_visit():
+    if not is_a_visit():
         return _send_on(link, None, _channel_invite(link, None, None)[0])
     now = clock.now()
     now_ms = clock.to_ms(now)

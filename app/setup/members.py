@@ -1,7 +1,11 @@
-"""The members screen: add a user by email with a role, change the role, remove, invite (docs/spaces-and-members.md).
+"""The members screen: invite by email with a role, change the role, remove (docs/spaces-and-members.md).
 
-`bp` serves /spaces/<space>/members/; `invite_bp` serves /invite/<token>, where someone invited
-without an account chooses a password and joins.
+Membership is by consent only: adding an email never grants access by itself, whether or not
+an account uses that email. It creates an invitation whose secret link the admin passes on;
+whoever holds the link accepts it with the account they choose — the one they are signed in
+with, one they sign in to, or one they create — and only that account joins.
+
+`bp` serves /spaces/<space>/members/; `invite_bp` serves /invite/<token>.
 """
 import hmac
 import re
@@ -96,7 +100,8 @@ def show_members(space: str):
             return _render(row, notice="That invitation link was shown once and is not shown again:"
                                        " revoke the invitation and invite again for a new link.")
         return _render(row, invitation_url=held["url"], invitation={"email": held["email"], "role": held["role"]},
-                       notice=f"No account uses {held['email']} yet: send them this invitation link.")
+                       notice=f"Invitation for {held['email']} created: send them this link. Whoever opens it"
+                              f" joins with the account they sign in with or create.")
     return _render(row, notice=notice(NOTICES))
 
 
@@ -104,7 +109,11 @@ def show_members(space: str):
 @session.login_required
 @once.once
 def add_member(space: str):
-    """Add a user by email with a role: a member at once when the account exists, else an invitation link."""
+    """Invite an email with a role: always an invitation link, never a membership by itself.
+
+    The answer is the same whether or not an account uses the email (only an email that is
+    already a member of this very space, listed on this screen, is refused).
+    """
     row = open_space(space, "admin")
     values = {"email": request.form.get("email", "")[:300], "role": request.form.get("role", "")}
     errors = {}
@@ -116,21 +125,16 @@ def add_member(space: str):
     if errors:
         return _render(row, 400, values=values, errors=errors)
     now = clock.now()
+    token = secrets.token_urlsafe(32)
     with db.transaction() as conn:
-        user = auth_store.find_user_by_email(conn, email)
-        if user is not None:
-            added = member_store.add_member(conn, row["id"], user["id"], values["role"], now)
-            if added:
-                member_store.delete_pending_invitation_for(conn, row["id"], email)
+        if member_store.find_member_by_email(conn, row["id"], email) is not None:
+            invitation = None
         else:
-            token = secrets.token_urlsafe(32)
             invitation = member_store.create_invitation(
                 conn, row["id"], email=email, role=values["role"], token_hash=tokens.digest(token),
                 invited_by=g.user["id"], now=now, expires_at=now + timedelta(days=INVITATION_DAYS))
-    if user is not None:
-        if not added:
-            return _render(row, 400, values=values, errors={"email": f"{email} is already a member of this space."})
-        return done(".show_members", row, "added")
+    if invitation is None:
+        return _render(row, 400, values=values, errors={"email": f"{email} is already a member of this space."})
     url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("invitations.show_invitation", token=token)
     reveal = once.hold_secret(row["id"], {"url": url, "email": invitation["email"], "role": invitation["role"]})
     return redirect(url_for(".show_members", space=row["slug"], reveal=reveal), 303)
@@ -189,8 +193,8 @@ def revoke_invitation(space: str, invitation_id: int):
     return done(".show_members", row, "revoked")
 
 
-# Invitations: the invitee has no session yet, so the form uses the login page's double-submit
-# cookie for CSRF; the unguessable token in the URL is what authorises the visit.
+# Invitations: the form uses the login page's double-submit cookie for CSRF (the visitor may have
+# no session yet); the unguessable token in the URL is what authorises the visit.
 
 class InvitationUnusable(Exception):
     """The token names no invitation (404), or one already used or expired (410)."""
@@ -200,11 +204,11 @@ class InvitationUnusable(Exception):
         self.status, self.reason = status, reason
 
 
-class PasswordRejected(Exception):
-    """The chosen password does not meet the rules; `errors` maps each field to its message."""
+class AccountRejected(Exception):
+    """The new account cannot be created as asked; `errors` maps each field to its message."""
 
     def __init__(self, invitation: dict, errors: dict):
-        super().__init__("password rejected")
+        super().__init__("account rejected")
         self.invitation, self.errors = invitation, errors
 
 
@@ -243,11 +247,13 @@ def password_errors(password: str, confirm: str) -> dict:
     return {}
 
 
-def _render_invitation(token: str, invitation: dict, has_account: bool, errors: dict, status: int = 200):
+def _render_invitation(token: str, invitation: dict, errors: dict, status: int = 200, email: str | None = None):
     form_token = request.cookies.get(session.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    login_url = url_for("web.show_login", next=url_for("invitations.show_invitation", token=token))
     response = make_response(render_template(
-        "auth/invite.html", token=token, invitation=invitation, has_account=has_account, errors=errors,
-        csrf_token=form_token, min_length=passwords.MIN_LENGTH), status)
+        "auth/invite.html", token=token, invitation=invitation, errors=errors, csrf_token=form_token,
+        min_length=passwords.MIN_LENGTH, email=invitation["email"] if email is None else email,
+        login_url=login_url), status)
     session.set_cookie(response, session.LOGIN_CSRF_COOKIE, form_token, 3600)
     response.headers["Cache-Control"] = "no-store"
     # The token is in this page's URL: never send it to another site as a Referer.
@@ -257,62 +263,87 @@ def _render_invitation(token: str, invitation: dict, has_account: bool, errors: 
 
 @invite_bp.get("/<token>")
 def show_invitation(token: str):
-    """The invitation: choose a password to create the account and join (or join with an existing account)."""
+    """The invitation: join with the signed-in account, or sign in, or create an account and join.
+
+    The page never says whether an account uses the invited email.
+    """
+    session.load_user()
     with db.connection() as conn:
         invitation = usable_invitation(conn, token)
-        has_account = auth_store.find_user_by_email(conn, invitation["email"]) is not None
-    return _render_invitation(token, invitation, has_account, {})
+    return _render_invitation(token, invitation, {})
 
 
-def accept(token: str, password: str, confirm: str) -> tuple[dict, dict, bool]:
-    """In one transaction: join the invited space, creating the account first when the email has none.
+def join(token: str, user_id: int) -> dict:
+    """In one transaction: make `user_id` a member with the invited role and use up the invitation.
 
-    Returns (invitation, user, created); raises InvitationUnusable or PasswordRejected.
+    An account that already belongs to the space keeps its membership and role untouched.
+    Returns the invitation; raises InvitationUnusable.
     """
     now = clock.now()
     with db.transaction() as conn:
         invitation = usable_invitation(conn, token, lock=True)
-        user = auth_store.find_user_by_email(conn, invitation["email"])
-        created = user is None
-        if created:
-            errors = password_errors(password, confirm)
-            if errors:
-                raise PasswordRejected(invitation, errors)
-            user = auth_store.create_user(conn, invitation["email"], passwords.hash_password(password))
+        member_store.add_member(conn, invitation["space_id"], user_id, invitation["role"], now)
+        member_store.mark_invitation_accepted(conn, invitation["space_id"], invitation["id"], now)
+    return invitation
+
+
+def create_account_and_join(token: str, raw_email: str, password: str, confirm: str) -> tuple[dict, dict]:
+    """In one transaction: create an account with the chosen email and password, then join.
+
+    Returns (invitation, user); raises InvitationUnusable, or AccountRejected when the email is
+    malformed or taken or the password does not meet the rules.
+    """
+    now = clock.now()
+    with db.transaction() as conn:
+        invitation = usable_invitation(conn, token, lock=True)
+        email = normalize_email(raw_email)
+        errors = {"email": "Enter an email address such as name@example.com."} if email is None else {}
+        errors = errors or password_errors(password, confirm)
+        if not errors and auth_store.find_user_by_email(conn, email) is not None:
+            errors = {"email": "An account uses this email: sign in to accept with it."}
+        if errors:
+            raise AccountRejected(invitation, errors)
+        user = auth_store.create_user(conn, email, passwords.hash_password(password))
         member_store.add_member(conn, invitation["space_id"], user["id"], invitation["role"], now)
         member_store.mark_invitation_accepted(conn, invitation["space_id"], invitation["id"], now)
-    return invitation, user, created
+    return invitation, user
 
 
 @invite_bp.post("/<token>")
 def accept_invitation(token: str):
-    """Accept: create the account with the chosen password, join with the invited role, and sign in.
+    """Accept: `intent=join` joins with the signed-in account; `intent=create` creates one and joins.
 
-    When an account with the invited email exists by now, it joins and signs in with its own password.
+    A visitor who is not signed in and asks to join is sent to sign in first (and back here).
     """
     sent = request.form.get("csrf_token", "")
     cookie = request.cookies.get(session.LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         abort(403, description=CSRF_FAILED)
-    password, confirm = request.form.get("password", ""), request.form.get("password_confirm", "")
-    try:
-        try:
-            invitation, user, created = accept(token, password, confirm)
-        except psycopg.errors.UniqueViolation:
-            # The email got an account meanwhile (another space's invitation, the CLI): join with it.
-            invitation, user, created = accept(token, password, confirm)
-    except PasswordRejected as exc:
-        return _render_invitation(token, exc.invitation, False, exc.errors, 400)
-    deck = url_for("dashboard.show_deck", space=invitation["space_slug"])
     session.load_user()
-    if created:
-        response = redirect(deck)
+    intent = request.form.get("intent", "")
+    if intent == "join":
+        if g.user is None:
+            with db.connection() as conn:
+                usable_invitation(conn, token)
+            return redirect(url_for("web.show_login", next=url_for(".show_invitation", token=token)))
+        invitation = join(token, g.user["id"])
+        response = redirect(url_for("dashboard.show_deck", space=invitation["space_slug"]))
+    elif intent == "create":
+        raw_email = request.form.get("email", "")[:300]
+        password, confirm = request.form.get("password", "")[:PASSWORD_MAX + 1], request.form.get("password_confirm", "")
+        try:
+            try:
+                invitation, user = create_account_and_join(token, raw_email, password, confirm)
+            except psycopg.errors.UniqueViolation:
+                # The email got an account between the check and the insert: say so like the check does.
+                invitation, user = create_account_and_join(token, raw_email, password, confirm)
+        except AccountRejected as exc:
+            return _render_invitation(token, exc.invitation, exc.errors, 400, email=raw_email)
+        response = redirect(url_for("dashboard.show_deck", space=invitation["space_slug"]))
         if g.user is not None:
             session.end_session(response)
         session.start_session(response, user["id"])
-    elif g.user is not None and g.user["id"] == user["id"]:
-        response = redirect(deck)
     else:
-        response = redirect(url_for("web.show_login", next=deck))
+        abort(400, description="intent must be join or create")
     response.delete_cookie(session.LOGIN_CSRF_COOKIE, path="/")
     return response

@@ -31,6 +31,15 @@ def find_member(conn: psycopg.Connection, space_id: int, user_id: int) -> dict |
     ).fetchone()
 
 
+def find_member_by_email(conn: psycopg.Connection, space_id: int, email: str) -> dict | None:
+    """The member of the space whose account uses `email` (lower-case), or None."""
+    return conn.execute(
+        "SELECT m.user_id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.space_id = %(space_id)s AND u.email = %(email)s",
+        {"space_id": space_id, "email": email},
+    ).fetchone()
+
+
 def add_member(conn: psycopg.Connection, space_id: int, user_id: int, role: str, now: datetime) -> bool:
     """Make the user a member with `role`; False (and no change) when they already are one."""
     return conn.execute(
@@ -102,14 +111,6 @@ def delete_invitation(conn: psycopg.Connection, space_id: int, invitation_id: in
         "DELETE FROM invitations WHERE space_id = %(space_id)s AND id = %(id)s AND accepted_at IS NULL",
         {"space_id": space_id, "id": invitation_id},
     ).rowcount == 1
-
-
-def delete_pending_invitation_for(conn: psycopg.Connection, space_id: int, email: str) -> None:
-    """Drop the pending invitation of `email` (they were added directly instead)."""
-    conn.execute(
-        "DELETE FROM invitations WHERE space_id = %(space_id)s AND email = %(email)s AND accepted_at IS NULL",
-        {"space_id": space_id, "email": email},
-    )
 
 
 def find_invitation_by_token(conn: psycopg.Connection, token_hash: bytes, *, lock: bool = False) -> dict | None:

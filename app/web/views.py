@@ -6,8 +6,8 @@ from datetime import timedelta
 from flask import Blueprint, current_app, g, make_response, redirect, render_template, request, url_for
 
 from app import db
-from app.auth import store as auth_store
-from app.lib import clock, passwords, proxies
+from app.auth import limits, store as auth_store
+from app.lib import clock, passwords
 from app.web import session, store
 
 bp = Blueprint("web", __name__)
@@ -47,6 +47,11 @@ def _render_login(email: str = "", error: str | None = None, status: int = 200):
     return response
 
 
+def render_login_refusal(message: str):
+    """The login page with `message` (the caller sets the status), keeping the typed email."""
+    return _render_login(request.form.get("email", "").strip().lower()[:254], message)
+
+
 @bp.get("/login")
 def show_login():
     """The login form."""
@@ -55,7 +60,12 @@ def show_login():
 
 @bp.post("/login")
 def login():
-    """Check email and password (throttled per email and per address) and open a session."""
+    """Check email and password and open a session; throttled per (email, client address) and per address.
+
+    The client address is the one the trusted proxies report (TRUSTED_PROXIES), so users behind
+    one proxy are told apart, and failures from one address never lock the rightful user out from
+    another: a correct password from an address that has not been failing is accepted.
+    """
     email = request.form.get("email", "").strip().lower()[:254]
     password = request.form.get("password", "")[:1024]
     sent = request.form.get("csrf_token", "")
@@ -69,23 +79,25 @@ def login():
     window = timedelta(minutes=config["LOGIN_THROTTLE_MINUTES"])
     # The visitor's address as the landing reads it (trusted proxies, one canonical form), so a
     # proxy's own address is not one shared counter for everyone behind it.
-    address = proxies.client_address(request.remote_addr, request.headers,
-                                     proxies.TrustedProxies(config["TRUSTED_PROXIES"]))
-    email_key, ip_key = f"email:{email}", f"ip:{address or 'unknown'}"
+    address = limits.client_address()
+    pair_key, ip_key = f"email-ip:{email}|{address}", f"ip:{address}"
     with db.connection() as conn:
-        too_many = (store.count_failures(conn, [email_key], now - window) >= config["LOGIN_MAX_FAILURES"]
+        too_many = (store.count_failures(conn, [pair_key], now - window) >= config["LOGIN_MAX_FAILURES"]
                     or store.count_failures(conn, [ip_key], now - window) >= config["LOGIN_MAX_FAILURES"] * 4)
         user = None if too_many else auth_store.find_user_by_email(conn, email)
     if too_many:
-        return _render_login(email, f"Too many failed sign-ins. Try again in {config['LOGIN_THROTTLE_MINUTES']} minutes.",
-                             429)
+        response = _render_login(
+            email, f"Too many failed sign-ins from your address. Try again in {config['LOGIN_THROTTLE_MINUTES']} minutes.",
+            429)
+        response.headers["Retry-After"] = str(config["LOGIN_THROTTLE_MINUTES"] * 60)
+        return response
     ok = passwords.verify_password(user["password_hash"] if user else _DUMMY_HASH, password)
     if not ok or user is None:
         with db.connection() as conn:
-            store.record_failure(conn, [email_key, ip_key], now, window)
+            store.record_failure(conn, [pair_key, ip_key], now, window)
         return _render_login(email, "Wrong email or password.", 401)
     with db.transaction() as conn:
-        store.clear_failures(conn, email_key)
+        store.clear_failures(conn, pair_key)
         # Housekeeping rides on sign-ins: both deletes are index range scans of what has lapsed.
         store.delete_expired_sessions(conn, now)
         store.delete_stale_failures(conn, now - window)

@@ -1,5 +1,5 @@
 """Login, logout, sessions, CSRF, failed-login throttling, the space switcher, roles and ownership."""
-from tests.dashboard.conftest import PASSWORD, csrf_of, html, make_user, sign_in
+from tests.dashboard.conftest import PASSWORD, csrf_of, html, login_form_token, make_user, sign_in
 
 
 def test_it_signs_in_and_lands_on_the_first_space_deck(app, client, space):
@@ -56,15 +56,53 @@ def test_it_rejects_a_wrong_password_without_saying_which_part_was_wrong(app, cl
     assert client.get(f"/spaces/{space['slug']}/").status_code == 302
 
 
-def test_it_throttles_failed_logins_per_email(app, client, clock, space):
+def sign_in_from(client, address: str, email: str, password: str = PASSWORD):
+    """POST the login form from `address`, as the trusted proxy in front (127.0.0.1) reports it."""
+    token = login_form_token(client)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token},
+                       headers={"X-Forwarded-For": address})
+
+
+def test_it_throttles_failed_logins_per_email_and_address(app, client, clock, space):
     make_user(app, "alice@example.com", [(space, "viewer")])
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
-        assert sign_in(client, "alice@example.com", password="wrong wrong").status_code == 401
-    locked = sign_in(client, "alice@example.com")
+        assert sign_in_from(client, "198.51.100.7", "alice@example.com", "wrong wrong").status_code == 401
+    locked = sign_in_from(client, "198.51.100.7", "alice@example.com")
     assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) == app.config["LOGIN_THROTTLE_MINUTES"] * 60
     assert "Too many failed sign-ins" in html(locked).select_one("#login-error").text
     clock.advance(minutes=app.config["LOGIN_THROTTLE_MINUTES"] + 1)
-    assert sign_in(client, "alice@example.com").status_code == 302
+    assert sign_in_from(client, "198.51.100.7", "alice@example.com").status_code == 302
+
+
+def test_the_rightful_user_signs_in_from_an_address_that_has_not_been_failing(app, space):
+    make_user(app, "alice@example.com", [(space, "viewer")])
+    attacker = app.test_client()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] * 2):
+        sign_in_from(attacker, "198.51.100.7", "alice@example.com", "guess guess")
+    assert sign_in_from(attacker, "198.51.100.7", "alice@example.com").status_code == 429
+    assert sign_in_from(app.test_client(), "203.0.113.20", "alice@example.com").status_code == 302
+
+
+def test_failures_from_one_address_behind_the_proxy_do_not_lock_out_the_others(app, space):
+    make_user(app, "alice@example.com", [(space, "viewer")])
+    sprayer = app.test_client()
+    for n in range(app.config["LOGIN_MAX_FAILURES"] * 4):
+        assert sign_in_from(sprayer, "198.51.100.7", f"user{n}@example.com", "guess guess").status_code == 401
+    # The sprayed address is refused for every email, even with a correct password...
+    assert sign_in_from(sprayer, "198.51.100.7", "alice@example.com").status_code == 429
+    # ...while a colleague behind the same proxy (same TCP peer) signs in.
+    assert sign_in_from(app.test_client(), "198.51.100.8", "alice@example.com").status_code == 302
+
+
+def test_forwarded_addresses_from_an_untrusted_peer_are_ignored(app, space):
+    make_user(app, "alice@example.com", [(space, "viewer")])
+    outsider = app.test_client()
+    outsider.environ_base["REMOTE_ADDR"] = "192.0.2.50"
+    for n in range(app.config["LOGIN_MAX_FAILURES"] * 4):
+        # A fresh X-Forwarded-For each time would dodge the throttle if it were believed.
+        sign_in_from(outsider, f"10.9.{n}.1", f"user{n}@example.com", "guess guess")
+    assert sign_in_from(outsider, "10.99.0.1", "alice@example.com").status_code == 429
 
 
 def test_it_refuses_a_login_post_without_the_form_token(app, client, space):

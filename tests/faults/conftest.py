@@ -9,6 +9,7 @@ session: its own PostgreSQL and Redis, and the Procfile's web, worker and schedu
 import pytest
 
 from tests.faults.harness import ProcfileStack
+from tests.setup.conftest import csrf_of, html, login, make_user, sign_in  # noqa: F401
 
 
 class FaultReport:

@@ -23,12 +23,15 @@ def test_it_answers_503_with_retry_after_when_postgres_is_unreachable(servers, t
                                  DB_POOL_TIMEOUT=0.5))
     try:
         client = broken.test_client()
-        r = client.post("/events", json={"event": "contact"}, headers={"Authorization": "Bearer xtb_whatever"})
+        # Well-formed secrets, so the answer needs the database (text that cannot be a secret does not).
+        r = client.post("/events", json={"event": "contact"}, headers={"Authorization": "Bearer xtb_" + "w" * 43})
         assert r.status_code == 503
         assert r.json["ok"] is False and r.json["status"] == "unavailable"
         assert r.headers["Retry-After"] == "5"
-        r = client.get("/e?token=xti_whatever&event=contact")
+        r = client.get("/e?token=xti_" + "w" * 43 + "&event=contact")
         assert r.status_code == 503
+        r = client.post("/events", json={"event": "contact"}, headers={"Authorization": "Bearer xtb_whatever"})
+        assert r.status_code == 401
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json["checks"]["postgres"] is False
     finally:

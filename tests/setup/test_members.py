@@ -36,10 +36,19 @@ def invite_form_token(client, token: str) -> str:
     return html(client.get(f"/invite/{token}")).select_one("#invite-form input[name=csrf_token]")["value"]
 
 
-def accept(client, token: str, password: str = PASSWORD, confirm: str | None = None):
+def accept(client, token: str, password: str = PASSWORD, confirm: str | None = None,
+           email: str = "newcomer@example.com"):
+    """Create an account from the invitation page (signed out) and join."""
     form_token = invite_form_token(client, token)
-    return client.post(f"/invite/{token}", data={"csrf_token": form_token, "password": password,
+    return client.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "create", "email": email,
+                                                 "password": password,
                                                  "password_confirm": password if confirm is None else confirm})
+
+
+def join(client, token: str):
+    """Press "Join" on the invitation page as the signed-in user."""
+    form_token = html(client.get(f"/invite/{token}")).select_one("#join-form input[name=csrf_token]")["value"]
+    return client.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "join"})
 
 
 # The list
@@ -77,16 +86,31 @@ def test_it_sends_anonymous_visitors_to_login(client, space):
 
 # Adding an existing user
 
-def test_it_adds_an_existing_user_at_once_with_a_normalised_email(app, login, db, space):
+def test_adding_an_existing_account_only_creates_an_invitation(app, login, db, space):
     bob = make_user(app, "bob@example.com", [])
     admin = login("admin")
-    response = post(admin, space, email="  Bob@Example.COM ", role="operator")
-    assert response.status_code == 302
-    assert response.headers["Location"] == members_url(space) + "?done=added"
+    token = invite(admin, space, "  Bob@Example.COM ", "operator")
+    assert member_role(db, space, bob["id"]) is None
+    row = db.execute("SELECT email, role FROM invitations WHERE space_id = %s", (space["id"],)).fetchone()
+    assert row == {"email": "bob@example.com", "role": "operator"}
+    # Bob joins once he accepts, signed in with his own account.
+    bob_client = app.test_client()
+    sign_in(bob_client, "bob@example.com")
+    assert join(bob_client, token).headers["Location"] == f"/spaces/{space['slug']}/"
     assert member_role(db, space, bob["id"]) == "operator"
-    page = html(admin.get(response.headers["Location"]))
-    assert page.select_one("#notice").text == "Member added."
-    assert page.select_one(f"#member-{bob['id']} .email").text.strip() == "bob@example.com"
+
+
+def test_the_screen_answers_the_same_whether_or_not_an_account_exists(app, login, space):
+    make_user(app, "bob@example.com", [])
+    admin = login("admin")
+
+    def answer(email):
+        response = post(admin, space, email=email, role="viewer")
+        page = html(response)
+        return (response.status_code, page.select_one("#notice").text.replace(email, "EMAIL"),
+                [e.text for e in page.select(".error")], sorted(response.headers.keys()))
+
+    assert answer("bob@example.com") == answer("nobody@example.com")
 
 
 def test_it_refuses_to_add_someone_already_a_member(app, login, db, space):
@@ -290,7 +314,7 @@ def test_an_invitation_works_once(app, login, space):
     client = app.test_client()
     client.get("/login")
     form_token = client.get_cookie("xt_login_csrf").value
-    posted = client.post(f"/invite/{token}", data={"csrf_token": form_token, "password": "another password!",
+    posted = client.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "create", "password": "another password!",
                                                     "password_confirm": "another password!"})
     assert posted.status_code == 410
 
@@ -304,7 +328,7 @@ def test_an_invitation_expires_after_seven_days(app, login, db, space, clock):
     response = invitee.get(f"/invite/{token}")
     assert response.status_code == 410
     assert html(response).select_one("#invite-gone")["data-reason"] == "expired"
-    posted = invitee.post(f"/invite/{token}", data={"csrf_token": form_token, "password": PASSWORD,
+    posted = invitee.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "create", "password": PASSWORD,
                                                      "password_confirm": PASSWORD})
     assert posted.status_code == 410
     assert db.execute("SELECT count(*) AS n FROM users WHERE email = 'newcomer@example.com'").fetchone()["n"] == 0
@@ -328,7 +352,7 @@ def test_accepting_needs_the_form_token(app, login, db, space):
     token = invite(login("admin"), space)
     invitee = app.test_client()
     invitee.get(f"/invite/{token}")
-    response = invitee.post(f"/invite/{token}", data={"csrf_token": "forged", "password": PASSWORD,
+    response = invitee.post(f"/invite/{token}", data={"csrf_token": "forged", "intent": "create", "password": PASSWORD,
                                                        "password_confirm": PASSWORD})
     assert response.status_code == 403
     assert db.execute("SELECT count(*) AS n FROM users WHERE email = 'newcomer@example.com'").fetchone()["n"] == 0
@@ -356,31 +380,67 @@ def test_inviting_the_same_email_again_replaces_the_link(app, login, db, space):
     assert member_role(db, space, user["id"]) == "admin"
 
 
-def test_an_invitation_to_an_email_that_has_an_account_by_now_joins_without_a_new_password(app, login, db, space):
+def test_creating_an_account_with_a_taken_email_is_refused_and_grants_nothing(app, login, db, space):
     token = invite(login("admin"), space, "newcomer@example.com", "viewer")
-    make_user(app, "newcomer@example.com", [])
+    owner = make_user(app, "newcomer@example.com", [])
     invitee = app.test_client()
-    page = html(invitee.get(f"/invite/{token}"))
-    assert page.select_one("#has-account") is not None and page.select_one("#f-password") is None
-    response = accept(invitee, token, password="")
-    assert response.headers["Location"].startswith("/login?next=")
-    user = db.execute("SELECT id, password_hash FROM users WHERE email = 'newcomer@example.com'").fetchone()
+    response = accept(invitee, token)
+    assert response.status_code == 400
+    assert "sign in" in html(response).select_one("#e-email").text
+    assert member_role(db, space, owner["id"]) is None
+    assert db.execute("SELECT count(*) AS n FROM invitations WHERE accepted_at IS NULL").fetchone()["n"] == 1
+
+
+def test_the_new_account_may_use_another_email_than_the_invited_one(app, login, db, space):
+    token = invite(login("admin"), space, "newcomer@example.com", "viewer")
+    response = accept(app.test_client(), token, email="Work@Example.com")
+    assert response.status_code == 302
+    user = db.execute("SELECT id FROM users WHERE email = 'work@example.com'").fetchone()
     assert member_role(db, space, user["id"]) == "viewer"
-    assert sign_in(app.test_client(), "newcomer@example.com").status_code == 302
+    assert db.execute("SELECT count(*) AS n FROM users WHERE email = 'newcomer@example.com'").fetchone()["n"] == 0
 
 
-def test_accepting_while_signed_in_as_someone_else_switches_to_the_new_account(app, login, db, space, other_space):
+def test_a_signed_in_user_accepting_joins_with_their_own_account(app, login, db, space, other_space):
     token = invite(login("admin"), space)
     someone = login("viewer", in_space=other_space)
-    response = accept(someone, token)
+    page = html(someone.get(f"/invite/{token}"))
+    assert page.select_one("#invite-form") is None
+    assert someone.user["email"] in page.select_one("#signed-in-as").text
+    response = join(someone, token)
     assert response.headers["Location"] == f"/spaces/{space['slug']}/"
-    page = html(someone.get(response.headers["Location"]))
-    assert page.select_one(".who").text == "newcomer@example.com"
+    assert html(someone.get(response.headers["Location"])).select_one(".who").text == someone.user["email"]
+    assert member_role(db, space, someone.user["id"]) == "operator"
+    assert db.execute("SELECT count(*) AS n FROM users WHERE email = 'newcomer@example.com'").fetchone()["n"] == 0
 
 
-def test_adding_an_existing_user_drops_their_pending_invitation(app, login, db, space):
+def test_a_signed_out_visitor_who_asks_to_join_signs_in_first_and_comes_back(app, login, db, space):
+    token = invite(login("admin"), space)
+    bob = make_user(app, "bob@example.com", [])
+    visitor = app.test_client()
+    page = html(visitor.get(f"/invite/{token}"))
+    link = page.select_one("#sign-in-to-accept a")["href"]
+    assert link == f"/login?next=/invite/{token}"
+    form_token = page.select_one("#invite-form input[name=csrf_token]")["value"]
+    refused = visitor.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "join"})
+    assert refused.headers["Location"] == link
+    assert member_role(db, space, bob["id"]) is None
+    signed_in = sign_in(visitor, "bob@example.com", next=f"/invite/{token}")
+    assert signed_in.headers["Location"] == f"/invite/{token}"
+    assert join(visitor, token).status_code == 302
+    assert member_role(db, space, bob["id"]) == "operator"
+
+
+def test_accepting_leaves_an_existing_membership_untouched(app, login, db, space):
     admin = login("admin")
-    invite(admin, space, "bob@example.com")
-    make_user(app, "bob@example.com", [])
-    assert post(admin, space, email="bob@example.com", role="viewer").status_code == 302
-    assert db.execute("SELECT count(*) AS n FROM invitations").fetchone()["n"] == 0
+    token = invite(admin, space, "someone@example.com", "admin")
+    viewer = login("viewer")
+    assert join(viewer, token).status_code == 302
+    assert member_role(db, space, viewer.user["id"]) == "viewer"
+    assert app.test_client().get(f"/invite/{token}").status_code == 410
+
+
+def test_an_unknown_intent_is_refused(app, login, space):
+    token = invite(login("admin"), space)
+    client = app.test_client()
+    form_token = invite_form_token(client, token)
+    assert client.post(f"/invite/{token}", data={"csrf_token": form_token, "intent": "steal"}).status_code == 400

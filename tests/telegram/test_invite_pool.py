@@ -79,8 +79,10 @@ def test_a_burst_of_2000_landings_never_hands_one_link_to_two_clicks(app, space,
                         workers=2).start()
     try:
         with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=32)) as http:
-            def visit(_):
-                page = http.get(f"{server.url}/signals", headers=BROWSER)
+            def visit(n):
+                # Each visit is another visitor at its own address (as the trusted 127.0.0.1 proxy
+                # reports it): one address would meet LANDING_RATE_LIMIT like a flood from one visitor.
+                page = http.get(f"{server.url}/signals", headers={**BROWSER, "X-Forwarded-For": f"10.1.{n // 256}.{n % 256}"})
                 assert page.status_code == 200
                 return BeautifulSoup(page.text, "html.parser").select_one("#open")["href"]
             with ThreadPoolExecutor(32) as workers:
