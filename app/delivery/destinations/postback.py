@@ -97,11 +97,11 @@ def macro_outside_path_and_query(template: str) -> str | None:
 
 def check_template(raw: Any) -> str:
     """An http(s) URL template whose every {macro} is known and sits in the path or the query."""
-    template = check_http_url(raw, "url_template")
-    part = macro_outside_path_and_query(template)
+    part = macro_outside_path_and_query(raw.strip()) if isinstance(raw, str) else None
     if part is not None:
         raise DestinationError(f"url_template: macros are allowed only in the path and the query, not in the {part}",
                                field="url_template")
+    template = check_http_url(raw, "url_template")
     unknown = [name for name in MACRO_RE.findall(template) if name not in MACROS]
     if unknown:
         raise DestinationError(f"unknown macro {{{unknown[0][:40]}}} in url_template; known macros: "
