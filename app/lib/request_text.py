@@ -40,6 +40,10 @@ READ_HEADERS = (
 _ESCAPE_RE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
 
 
+# Only an escape of a NUL or of a byte above 0x7f can make ASCII text unclean once decoded.
+_RISKY_ESCAPE_RE = re.compile(rb"%(?:00|[89a-fA-F][0-9a-fA-F])")
+
+
 class BadText(ValueError):
     """Text that is not clean UTF-8; the message names the part of the request at fault."""
 
@@ -89,8 +93,14 @@ def _name(raw: bytes) -> str:
 
 def check_form(raw: bytes, where: str) -> None:
     """BadText when a name or value of an urlencoded `raw` (query string or form body) is not clean."""
-    if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
+    if raw.isascii() and b"\x00" not in raw and not _RISKY_ESCAPE_RE.search(raw):
         return
+    try:
+        # Splitting happens at ASCII characters, so the whole being clean means every part is.
+        check_bytes(unquote_to_bytes(raw), where)
+        return
+    except BadText:
+        pass
     for part in raw.replace(b";", b"&").split(b"&"):
         name, _, value = part.partition(b"=")
         name_bytes = unquote_to_bytes(name.replace(b"+", b" "))
