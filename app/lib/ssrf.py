@@ -71,9 +71,9 @@ def is_public_address(address: str) -> bool:
     An IPv6 address embedding IPv4 addresses is public only when every one of them is (and, for
     ISATAP, the IPv6 address itself).
     """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.scope_id:
+        if ip.scope_id:  # a zone (fe80::1%eth0) only exists on this machine's links
             return False
         embedded = embedded_ipv4(ip)
         if embedded is not None:
