@@ -4,7 +4,9 @@
 2. Set aside what must not be sent (event older than 7 days for CAPI, event turned off in the
    map) and what waits (CAPI without a click yet, inside the wait window).
 3. Send the rest concurrently on a pooled httpx client: one request per webhook/postback
-   delivery, one per CAPI pixel for up to 1,000 events.
+   delivery, one per CAPI pixel for up to 1,000 events (a CAPI event Meta would refuse is set
+   aside as dead with the reason; a batch refused permanently is split until its bad rows are
+   alone).
 4. In one transaction: write each outcome back (only while the lease is still ours), log every
    attempt, and track each destination's failure streak (410 or 5 days of failures pause it).
 5. After commit, publish each status change on the space's live feed.
@@ -176,6 +178,12 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
                 if due is not None:
                     deferrals.append((row["space_id"], row["id"], due))
                     continue
+            # Checked once the click is known (it adds fbc, address, agent): an event Meta would
+            # refuse is never batched, so it cannot fail its neighbours.
+            reason = kind.invalid(destination, row)
+            if reason:
+                results.append(_refused(row, now, reason))
+                continue
             batch = capi_batches.setdefault((row["space_id"], row["destination_id"]), [])
             if len(batch) == kind.BATCH_SIZE:
                 units.append((destination, batch))
@@ -191,8 +199,23 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
     return _Batch(token, rows, now, results, deferrals, units, futures)
 
 
-def _attempt(client: httpx.Client, destination: dict, batch: list[dict], now: datetime) -> Sent | DeliveryError:
-    """One request for a unit (runs on a sender thread, outside the app context)."""
+def _attempt(client: httpx.Client, destination: dict, batch: list[dict],
+             now: datetime) -> list[tuple[list[dict], Sent | DeliveryError]]:
+    """Send a unit (on a sender thread, outside the app context); return each part's rows and outcome.
+
+    A batch of several rows refused with a permanent error is split in halves, and each half sent
+    again, until the rows at fault are alone: a valid row is never dead because of a neighbour
+    (at most about 2·log2(n) more requests per bad row). Retryable errors keep the batch whole.
+    """
+    outcome = _send_once(client, destination, batch, now)
+    if len(batch) < 2 or not isinstance(outcome, DeliveryError) or not outcome.permanent:
+        return [(batch, outcome)]
+    middle = len(batch) // 2
+    return (_attempt(client, destination, batch[:middle], now)
+            + _attempt(client, destination, batch[middle:], now))
+
+
+def _send_once(client: httpx.Client, destination: dict, batch: list[dict], now: datetime) -> Sent | DeliveryError:
     try:
         return KINDS[destination["kind"]].send(client, destination, batch, now)
     except DeliveryError as exc:
@@ -209,19 +232,19 @@ def _finish(app: Flask, batch: _Batch) -> int:
     results = list(batch.results)
     streaks: dict[tuple[int, int], dict] = {}
     failures: dict[tuple[int, int], tuple[dict, int, str]] = {}
-    for (destination, rows), future in zip(batch.units, batch.futures):
-        outcome = future.result()
+    for (destination, _), future in zip(batch.units, batch.futures):
         key = (destination["space_id"], destination["id"])
         streak = streaks.setdefault(key, {"ok": False, "failed": False, "gone": False})
-        if isinstance(outcome, Sent):
-            streak["ok"] = True
-        else:
-            streak["failed"] = True
-            streak["gone"] = streak["gone"] or outcome.gone
-            count = failures.get(key, (destination, 0, ""))[1] + len(rows)
-            failures[key] = (destination, count, outcome.message)
-        for row in rows:
-            results.append(_result(row, outcome, now))
+        for rows, outcome in future.result():
+            if isinstance(outcome, Sent):
+                streak["ok"] = True
+            else:
+                streak["failed"] = True
+                streak["gone"] = streak["gone"] or outcome.gone
+                count = failures.get(key, (destination, 0, ""))[1] + len(rows)
+                failures[key] = (destination, count, outcome.message)
+            for row in rows:
+                results.append(_result(row, outcome, now))
     for destination, count, message in failures.values():
         log.warning("destination %s of space %s (%s, host %s): %d attempt(s) failed, last: %s", destination["id"],
                     destination["space_id"], destination["kind"], destination_host(destination), count, message[:200])

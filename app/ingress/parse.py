@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
-from app.lib import tokens
+from app.lib import placeholders, tokens
 from app.lib.currency import normalize_currency
 
 CANONICAL_EVENTS = ("contact", "subscribed", "registration", "deposit")
@@ -24,9 +25,10 @@ _VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
 # ASCII digits only ("²".isdigit() is true and int("²") fails), few enough for int() to be cheap.
 _DIGITS_RE = re.compile(r"[0-9]{1,40}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# A partner's macro left unexpanded: {trader_id}, [txid], %TXID%. As an eid it would make
-# every later postback a "duplicate" of the first one and silently drop them.
-_MACRO_RE = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|%[A-Za-z_][A-Za-z0-9_]*%")
+# A glued query: `?` (raw, or `%3F` when the network encoded the URL it appended to) followed by
+# name=value pairs, inside one parameter's value (docs/api.md#partner-appended-parameters).
+_GLUE_RE = re.compile(r"\?|%3[Ff]")
+_GLUED_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 # Epoch ms below this are almost surely epoch seconds sent by mistake (year 1973 in ms).
 _LOOKS_LIKE_SECONDS = 100_000_000_000
 
@@ -65,8 +67,17 @@ def _absent(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
 
 
+def _unexpanded(name: str, status: str, raw: Any) -> None:
+    """Refuse `raw` with `status` when it is a placeholder the sender left unexpanded (however encoded)."""
+    placeholder = placeholders.find(raw)
+    if placeholder is not None:
+        raise Rejection(status, f"{name} {raw[:60]!r} is the placeholder {placeholder[:40]} the sender left"
+                                " unexpanded: check the macro's spelling in the partner's postback URL")
+
+
 def check_event(raw: Any) -> str:
     """The event name must be one of the four canonical events."""
+    _unexpanded("event", "invalid_event", raw)
     if not isinstance(raw, str) or raw.strip() == "":
         raise Rejection("invalid_event", "event is required: one of " + ", ".join(CANONICAL_EVENTS))
     if raw not in CANONICAL_EVENTS:
@@ -78,6 +89,7 @@ def check_uid(raw: Any) -> str | None:
     """A uid is what a Telegram deep link can carry: 1–61 of [A-Za-z0-9_-]."""
     if _absent(raw):
         return None
+    _unexpanded("uid", "invalid_uid", raw)
     if not isinstance(raw, str) or not tokens.UID_RE.fullmatch(raw.strip()):
         shown = raw[:80] if isinstance(raw, str) else type(raw).__name__
         raise Rejection("invalid_uid", f"uid {shown!r} must be 1-61 characters of A-Z a-z 0-9 _ -")
@@ -88,6 +100,7 @@ def check_tg_id(raw: Any) -> int | None:
     """A Telegram user id: a positive whole number (JSON number or digit string)."""
     if _absent(raw):
         return None
+    _unexpanded("tg_id", "invalid_tg_id", raw)
     if isinstance(raw, bool):
         raise Rejection("invalid_tg_id", "tg_id must be a positive whole number")
     if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
@@ -103,6 +116,7 @@ def check_value(raw: Any) -> Decimal | None:
     """A finite, non-negative decimal (string or number), kept to six decimal places."""
     if _absent(raw):
         return None
+    _unexpanded("value", "invalid_value", raw)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise Rejection("invalid_value", "value must be a number or a numeric string such as \"25.00\"")
     if isinstance(raw, float):
@@ -130,6 +144,7 @@ def check_currency(raw: Any) -> str:
     """An ISO 4217 code, case-folded; USD when absent."""
     if _absent(raw):
         return "USD"
+    _unexpanded("currency", "invalid_currency", raw)
     code = normalize_currency(raw) if isinstance(raw, str) else None
     if code is None:
         shown = raw[:16] if isinstance(raw, str) else type(raw).__name__
@@ -148,8 +163,10 @@ def check_eid(raw: Any) -> str | None:
     raw = raw.strip()
     if len(raw) > MAX_EID_LENGTH or _CONTROL_RE.search(raw):
         raise Rejection("invalid_eid", f"eid must be at most {MAX_EID_LENGTH} printable characters")
-    if _MACRO_RE.search(raw):
-        raise Rejection("invalid_eid", f"eid {raw[:60]!r} looks like a macro the sender left unexpanded")
+    placeholder = placeholders.find(raw)
+    if placeholder is not None:
+        raise Rejection("invalid_eid", f"eid {raw[:60]!r} is the placeholder {placeholder[:40]} the sender left"
+                                       " unexpanded; every later postback would count as its duplicate")
     return raw
 
 
@@ -157,6 +174,7 @@ def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: in
     """Epoch milliseconds within the plausibility window around receive time; receive time when absent."""
     if _absent(raw):
         return received_ms
+    _unexpanded("time", "invalid_time", raw)
     if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
         raw = int(raw.strip())
     if isinstance(raw, float) and raw.is_integer():
@@ -203,3 +221,39 @@ def parse_event(fields: dict, *, time_field: str, received_ms: int, max_age_ms: 
     )
     event.flags = flags_for(event)
     return event
+
+
+def split_glued(params: dict[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Undo a partner's second `?`: `currency=USD?value=25` (or `USD%3Fvalue%3D25`) → currency=USD, value=25.
+
+    Returns the parameters with every glued suffix split back into parameters, and the
+    (name, original value) of each parameter that carried one. A value is split only when what
+    follows its first `?` is one or more name=value pairs (names are identifiers), so an eid such
+    as 'what?' stays whole. A split-off parameter never replaces one that was sent with a value;
+    it fills one that is absent or empty. Suffixes inside suffixes are split too.
+    """
+    fields: dict[str, str] = {}
+    glued: list[tuple[str, str]] = []
+    pending = list(params.items())
+    while pending:
+        name, value = pending.pop(0)
+        head, suffix = _glued_suffix(value) if isinstance(value, str) else (value, [])
+        if suffix:
+            glued.append((name, value))
+            pending[0:0] = suffix
+        if _absent(fields.get(name)):
+            fields[name] = head
+    return fields, glued
+
+
+def _glued_suffix(value: str) -> tuple[str, list[tuple[str, str]]]:
+    match = _GLUE_RE.search(value)
+    if match is None:
+        return value, []
+    rest = value[match.end():]
+    if match.group() != "?":
+        rest = unquote(rest)
+    pairs = parse_qsl(rest, keep_blank_values=True)
+    if not pairs or "=" not in rest or not all(_GLUED_NAME_RE.fullmatch(k) for k, _ in pairs):
+        return value, []
+    return value[:match.start()], pairs

@@ -211,7 +211,7 @@ def backfill_tg_events(conn: psycopg.Connection, space_id: int, uid: str, tg_id:
 
 CLICK_COLUMNS = ("link_id", "link_slug", "fbclid", "fbc", "fbp", "campaign_name", "campaign_id", "adset_name",
                  "adset_id", "ad_name", "ad_id", "utm_source", "utm_medium", "utm_campaign", "utm_content",
-                 "utm_term", "raw_query", "referrer", "client_ip", "user_agent", "country")
+                 "utm_term", "raw_query", "referrer", "client_ip", "user_agent", "country", "flags")
 
 # One statement stores a batch of clicks (from any spaces) and opens or completes their journeys,
 # in (space_id, uid) order so concurrent batches lock journey rows in the same order. The batch
@@ -222,14 +222,15 @@ WITH input AS (
         space_id bigint, uid text, created_at timestamptz, source text, link_id bigint, link_slug text, fbclid text,
         fbc text, fbp text, campaign_name text, campaign_id text, adset_name text, adset_id text, ad_name text,
         ad_id text, utm_source text, utm_medium text, utm_campaign text, utm_content text, utm_term text,
-        raw_query text, referrer text, client_ip inet, user_agent text, country text)
+        raw_query text, referrer text, client_ip inet, user_agent text, country text, flags text[])
 ), c AS (
     INSERT INTO clicks (space_id, uid, created_at, source, link_id, link_slug, fbclid, fbc, fbp, campaign_name,
                         campaign_id, adset_name, adset_id, ad_name, ad_id, utm_source, utm_medium,
-                        utm_campaign, utm_content, utm_term, raw_query, referrer, client_ip, user_agent, country)
+                        utm_campaign, utm_content, utm_term, raw_query, referrer, client_ip, user_agent, country,
+                        flags)
     SELECT space_id, uid, created_at, source, link_id, link_slug, fbclid, fbc, fbp,
            campaign_name, campaign_id, adset_name, adset_id, ad_name, ad_id, utm_source, utm_medium, utm_campaign,
-           utm_content, utm_term, raw_query, referrer, client_ip, user_agent, country
+           utm_content, utm_term, raw_query, referrer, client_ip, user_agent, country, coalesce(flags, '{}')
     FROM input ORDER BY space_id, uid
     RETURNING space_id, uid, created_at
 )

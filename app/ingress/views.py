@@ -1,6 +1,6 @@
 """The ingress API: POST /events, /bind, /clicks and header-less GET /e, /bind (docs/api.md)."""
-import ipaddress
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,8 +11,9 @@ from app import db
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
 from app.ingress import store
 from app.ingress.signals import announce_event
-from app.ingress.parse import EVENT_FIELDS, Rejection, check_tg_id, check_uid, parse_event
-from app.lib import clock, tokens
+from app.ingress.parse import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
+                                split_glued)
+from app.lib import click_text, clock, fbc, proxies, tokens
 from app.lib.group_commit import RowRefused
 from app.link import store as link_store
 from app.pubsub import feed_channel
@@ -23,11 +24,11 @@ bp = Blueprint("ingress", __name__)
 bp.after_request(capture_response)
 
 BIND_FIELDS = frozenset({"uid", "tg_id"})
-CLICK_FIELDS = frozenset({"link_slug", "fbclid", "fbp", "campaign_name", "raw_query", "utm_source", "utm_medium",
-                          "utm_campaign", "utm_content", "utm_term", "client_ip", "user_agent", "country"})
+CLICK_TEXT_FIELDS = frozenset({"link_slug", "fbclid", "fbc", "fbp", "campaign_name", "raw_query", "utm_source",
+                               "utm_medium", "utm_campaign", "utm_content", "utm_term", "client_ip", "user_agent",
+                               "country"})
+CLICK_FIELDS = CLICK_TEXT_FIELDS | {"clicked_at_ms"}
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-MAX_TEXT = {"raw_query": 4096, "user_agent": 1024}
-DEFAULT_MAX_TEXT = 512
 
 
 @bp.before_request
@@ -92,7 +93,9 @@ def _refuse_constant(name: str):
 
 
 def _query() -> dict:
-    return {key: request.args.get(key) for key in request.args}
+    """The query's parameters (first value of each), with partner-appended `?name=value` suffixes split off."""
+    fields, _ = split_glued({key: request.args.get(key) for key in request.args})
+    return fields
 
 
 def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
@@ -172,53 +175,74 @@ def create_binding():
 def create_binding_from_postback():
     """Header-less bind (ingest token); `tg` and `tg_id` are both accepted."""
     g.space_id = require_ingest_token()
-    tg = request.args.get("tg")
-    return _bind(g.space_id, request.args.get("uid"), tg if tg not in (None, "") else request.args.get("tg_id"))
+    fields = _query()
+    tg = fields.get("tg")
+    return _bind(g.space_id, fields.get("uid"), tg if tg not in (None, "") else fields.get("tg_id"))
 
 
-def _click_fields(body: dict) -> dict:
-    """Validate the optional click fields and derive utm_*, fbclid and fbc from raw_query."""
-    fields: dict[str, Any] = {}
-    for name in CLICK_FIELDS:
+def _click_fields(body: dict, now: datetime) -> tuple[dict, datetime]:
+    """Validate the optional click fields; derive utm_*, fbclid from raw_query; return (fields, click time).
+
+    raw_query too long to keep is cut (flag `raw_query_cut`, app/lib/click_text.py); any other
+    field over its limit is refused, naming the limit.
+    """
+    fields: dict[str, Any] = {"flags": []}
+    for name in CLICK_TEXT_FIELDS:
         raw = body.get(name)
         if raw is None or raw == "":
             continue
         if not isinstance(raw, str):
             raise Rejection("invalid_request", f"{name} must be a string")
-        if len(raw) > MAX_TEXT.get(name, DEFAULT_MAX_TEXT) or "\x00" in raw:
-            raise Rejection("invalid_request", f"{name} must be at most {MAX_TEXT.get(name, DEFAULT_MAX_TEXT)} characters")
+        if name == "raw_query":
+            fields[name] = click_text.fit(name, raw, fields["flags"])
+            continue
+        if len(raw) > click_text.limit_of(name) or "\x00" in raw:
+            raise Rejection("invalid_request", f"{name} must be at most {click_text.limit_of(name)} characters")
         fields[name] = raw
+    config = current_app.config
+    clicked_ms = check_time(body.get("clicked_at_ms"), received_ms=clock.to_ms(now),
+                            max_age_ms=config["EVENT_MAX_AGE_DAYS"] * 86_400_000,
+                            max_future_ms=config["EVENT_MAX_FUTURE_SECONDS"] * 1000)
     if "client_ip" in fields:
-        try:
-            fields["client_ip"] = str(ipaddress.ip_address(fields["client_ip"].strip()))
-        except ValueError:
-            raise Rejection("invalid_request", "client_ip must be an IPv4 or IPv6 address") from None
+        # The landing's normalisation (app/lib/proxies.py): the same visitor is the same address.
+        address = proxies.normalize_address(fields["client_ip"])
+        if address is None:
+            raise Rejection("invalid_request", "client_ip must be an IPv4 or IPv6 address")
+        fields["client_ip"] = address
     if "country" in fields:
         country = fields["country"].strip().upper()
         if len(country) != 2 or not country.isascii() or not country.isalpha():
             raise Rejection("invalid_request", "country must be a two-letter ISO 3166 code")
         fields["country"] = country
-    if "raw_query" in fields:
+    if "fbc" in fields:
+        fbclid = fbc.fbclid_of(fields["fbc"])
+        if fbclid is None:
+            raise Rejection("invalid_request", "fbc must be Meta's click id cookie: fb.<0-2>.<creation ms>.<fbclid>")
+        fields.setdefault("fbclid", fbclid)
+    if fields.get("raw_query"):
         query = dict(parse_qsl(fields["raw_query"].lstrip("?"), keep_blank_values=False))
         for name in (*UTM_FIELDS, "fbclid", "campaign_name", "campaign_id", "adset_name", "adset_id", "ad_name", "ad_id"):
             if name not in fields and query.get(name):
-                fields[name] = query[name][:DEFAULT_MAX_TEXT]
-    return fields
+                fields[name] = click_text.fit(name, query[name], fields["flags"])
+    return fields, clock.from_ms(clicked_ms)
 
 
 @bp.post("/clicks")
 def create_click():
-    """Back-fill a click that did not come through the tracker's landing and mint its uid (Bearer)."""
+    """Back-fill a click that did not come through the tracker's landing and mint its uid (Bearer).
+
+    The click is dated `clicked_at_ms` when given (same window as occurred_at_ms), else now. A
+    well-formed client `fbc` is kept byte for byte; otherwise one is built from the fbclid and the
+    click's own time, so it is never dated after the events the click attributes.
+    """
     g.space_id = require_bearer()
-    fields = _click_fields(_json_object(CLICK_FIELDS))
-    now = clock.now()
-    if "fbclid" in fields:
-        # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
-        fields["fbc"] = f"fb.1.{clock.to_ms(now)}.{fields['fbclid']}"
+    fields, clicked_at = _click_fields(_json_object(CLICK_FIELDS), clock.now())
+    if "fbc" not in fields and fields.get("fbclid"):
+        fields["fbc"] = fbc.build(clock.to_ms(clicked_at), fields["fbclid"])
     with db.connection() as conn:
         if "link_slug" in fields:
             _apply_link(conn, g.space_id, fields)
-        uid = store.create_click(conn, g.space_id, tokens.new_uid(), now, "api", fields)
+        uid = store.create_click(conn, g.space_id, tokens.new_uid(), clicked_at, "api", fields)
     return jsonify(ok=True, uid=uid)
 
 

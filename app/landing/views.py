@@ -19,8 +19,8 @@ from werkzeug.exceptions import MethodNotAllowed
 from app import db
 from app.ingress.parse import EventIn
 from app.landing.writer import ClickWriter, PendingClick
+from app.lib import click_text, clock, proxies, tokens, useragents
 from app.lib.group_commit import RowRefused
-from app.lib import clock, proxies, tokens, useragents
 from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
@@ -31,10 +31,6 @@ bp = Blueprint("landing", __name__)
 ANY_HOST_ENDPOINTS = frozenset({"health.show_health", "health.show_readiness"})
 COOKIE_NAME = "xt_uid"
 FACEBOOK_FIELDS = ("campaign_id", "adset_name", "adset_id", "ad_name", "ad_id")
-MAX_FIELD = 512
-MAX_FBCLID = 500
-MAX_FBP = 255
-MAX_LONG = {"raw_query": 4096, "referrer": 2048, "user_agent": 1024}
 _NEGATIVE = object()
 
 
@@ -205,32 +201,28 @@ def _reused_uid(link: dict, now_ms: int) -> str | None:
     return uid
 
 
-def _text(raw: str | None, limit: int = MAX_FIELD) -> str | None:
-    """A request value fit to store: NULs removed (Postgres text refuses them), None when empty or too long."""
-    if not raw:
-        return None
-    raw = raw.replace("\x00", "")
-    return raw if raw and len(raw) <= limit else None
-
-
 def _click_fields(link: dict, now_ms: int) -> dict:
-    """Everything a click stores from the request: attribution parameters, referrer, agent, address, country."""
+    """Everything a click stores from the request: attribution parameters, referrer, agent, address, country.
+
+    Values too long to keep are cut or dropped by app/lib/click_text.py and named in `flags`.
+    """
     args, headers, state = request.args, request.headers, _landing()
-    fields: dict[str, Any] = {"link_id": link["id"], "link_slug": link["slug"]}
-    fbclid = _text(args.get("fbclid"), MAX_FBCLID)
+    flags: list[str] = []
+    fields: dict[str, Any] = {"link_id": link["id"], "link_slug": link["slug"], "flags": flags}
+    fbclid = click_text.fit("fbclid", args.get("fbclid"), flags)
     if fbclid is not None:
         fields["fbclid"] = fbclid
         # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
         fields["fbc"] = f"fb.1.{now_ms}.{fbclid}"
-    fields["fbp"] = _text(request.cookies.get("_fbp"), MAX_FBP)
+    fields["fbp"] = click_text.fit("fbp", request.cookies.get("_fbp"), flags)
     defaults = link["campaign_defaults"]
     for name in CAMPAIGN_DEFAULT_FIELDS:
-        fields[name] = _text(args.get(name)) or defaults.get(name)
+        fields[name] = click_text.fit(name, args.get(name), flags) or defaults.get(name)
     for name in FACEBOOK_FIELDS:
-        fields[name] = _text(args.get(name))
-    fields["raw_query"] = _text(request.query_string.decode("utf-8", "replace"), MAX_LONG["raw_query"])
-    fields["referrer"] = _text(headers.get("Referer"), MAX_LONG["referrer"])
-    fields["user_agent"] = _text(headers.get("User-Agent"), MAX_LONG["user_agent"])
+        fields[name] = click_text.fit(name, args.get(name), flags)
+    fields["raw_query"] = click_text.fit("raw_query", request.query_string.decode("utf-8", "replace"), flags)
+    fields["referrer"] = click_text.fit("referrer", headers.get("Referer"), flags)
+    fields["user_agent"] = click_text.fit("user_agent", headers.get("User-Agent"), flags)
     fields["client_ip"] = proxies.client_address(request.remote_addr, headers, state.proxies)
     country = proxies.proxy_country(headers, state.proxies.trusts(request.remote_addr))
     if country is None and state.geoip is not None:
@@ -255,8 +247,7 @@ def _is_a_visit() -> bool:
     """A person's page view: not a bot or link preview, not a HEAD probe, not a speculative prefetch."""
     if request.method != "GET" or useragents.is_bot(request.headers.get("User-Agent")):
         return False
-    purpose = (request.headers.get("Sec-Purpose") or request.headers.get("Purpose") or "").lower()
-    return "prefetch" not in purpose
+    return not useragents.is_prefetch(request.headers)
 
 
 def _send_on(link: dict, uid: str | None):

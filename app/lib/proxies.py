@@ -4,6 +4,7 @@ Headers such as CF-IPCountry or X-Forwarded-For are only as trustworthy as the p
 them: a browser can set them too. They are read only when the TCP peer is a trusted proxy.
 """
 import ipaddress
+import re
 from typing import Iterable, Mapping
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -18,6 +19,7 @@ CLOUDFLARE_RANGES = (
 )
 
 # CF-IPCountry values that are not countries: XX unknown, T1 Tor.
+_PORT_RE = re.compile(r":\d{1,5}")
 _NOT_COUNTRIES = frozenset({"XX", "T1"})
 
 
@@ -38,16 +40,41 @@ def parse_networks(raw: str) -> tuple[IPNetwork, ...]:
 
 
 def parse_address(raw: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """An IP address from text (IPv4-mapped IPv6 unwrapped), or None."""
+    """An IP address from what proxies and clients write, in one canonical form, or None.
+
+    Accepts `203.0.113.7`, `203.0.113.7:52311` (port), `[2001:db8::1]` and `[2001:db8::1]:443`
+    (brackets, port), quoted forms (`"[2001:db8::1]:4711"`, RFC 7239), zone ids (`fe80::1%eth0`,
+    dropped: they name an interface of the sender, and PostgreSQL's inet refuses them) and any
+    letter case. IPv4-mapped IPv6 (`::ffff:198.51.100.4`) becomes the IPv4 address, so a visitor is
+    the same address on every path. Anything else (`unknown`, garbage) is None.
+    """
     if not raw:
         return None
+    text = raw.strip().strip('"').strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (text[end + 1:] and not _PORT_RE.fullmatch(text[end + 1:])):
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+        if not port.isdigit():
+            return None
+        text = host
+    text = text.split("%", 1)[0]
     try:
-        address = ipaddress.ip_address(raw.strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def normalize_address(raw: str | None) -> str | None:
+    """The canonical text of an address (see parse_address), or None when it is not one."""
+    address = parse_address(raw)
+    return None if address is None else str(address)
 
 
 class TrustedProxies:

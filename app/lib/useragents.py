@@ -5,6 +5,7 @@ Telegram, Facebook or Slack do not count as traffic. The test is deliberately co
 a browser is never taken for a bot because of a phone model name (Cubot, Robot…).
 """
 import re
+from typing import Mapping
 
 _KNOWN = (
     "facebookexternalhit", "facebookcatalog", "facebot", "meta-externalagent", "meta-externalfetcher",
@@ -29,3 +30,33 @@ def is_bot(user_agent: str | None) -> bool:
         return True
     lowered = user_agent.lower()
     return bool(_KNOWN_RE.search(lowered) or _GENERIC_RE.search(lowered))
+
+
+# Headers with which browsers and in-app browsers mark a request made ahead of (or instead of) a
+# person's navigation, and the tokens in them that mean it (docs/links.md#what-a-visit-does):
+# - Sec-Purpose: prefetch, prefetch;prerender, prefetch;anonymous-client-ip — Chrome/Edge
+#   speculation rules and Firefox's <link rel=prefetch> (Fetch metadata);
+# - Purpose: prefetch / prerender — Chrome's and Safari's legacy header for <link rel=prefetch>;
+# - X-Purpose: preview — Facebook's and Instagram's in-app browsers prefetching an ad's page (with
+#   X-FB-HTTP-Engine: Liger), Safari's Top Sites previews; `instant` from Chrome Instant;
+# - X-Moz: prefetch — Firefox before Sec-Purpose.
+# Sec-Speculation-Tags is sent only on speculative (prefetch/prerender) navigations (Chrome 136+).
+PREFETCH_HEADERS = {
+    "Sec-Purpose": frozenset({"prefetch", "prerender"}),
+    "Purpose": frozenset({"prefetch", "prerender", "preview"}),
+    "X-Purpose": frozenset({"prefetch", "prerender", "preview", "instant"}),
+    "X-Moz": frozenset({"prefetch", "prerender", "preview"}),
+}
+SPECULATION_HEADER = "Sec-Speculation-Tags"
+_TOKEN_SPLIT_RE = re.compile(r"[\s,;]+")
+
+
+def is_prefetch(headers: Mapping[str, str]) -> bool:
+    """True when any prefetch, prerender or preview signal is present (no person asked for the page yet)."""
+    if headers.get(SPECULATION_HEADER) is not None:
+        return True
+    for name, meanings in PREFETCH_HEADERS.items():
+        value = headers.get(name)
+        if value and any(token in meanings for token in _TOKEN_SPLIT_RE.split(value.strip().lower())):
+            return True
+    return False

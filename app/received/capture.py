@@ -44,6 +44,8 @@ YIELD_EVERY = 50
 DROP_LOG_SECONDS = 60.0
 # A 200 whose answer names no status: what the endpoint did.
 OK_STATUS = {"/bind": "bound", "/clicks": "created"}
+# The answer's error text is kept whole up to this length (ingress reasons are far shorter).
+ERROR_CHARS = 2000
 
 
 @dataclass
@@ -182,12 +184,16 @@ def prepare(item: Captured, time_warn_ms: int) -> dict:
     uid = answer.get("uid") if isinstance(answer.get("uid"), str) else None
     checked = warnings.uid_to_check(endpoint, params)
     inbox_id = answer.get("inbox_id")
-    found = warnings.detect(endpoint, params, clock.to_ms(item.received_at), time_warn_ms)
+    found = warnings.detect(endpoint, params, clock.to_ms(item.received_at), time_warn_ms, status=str(status))
+    error = answer.get("error") if item.http_status != 200 else None
+    if error is None and item.http_status >= 400:
+        error = f"HTTP {item.http_status}"
     return {
         "space_id": item.space_id, "received_at": item.received_at.isoformat(), "endpoint": endpoint,
         "params": params, "body_excerpt": excerpt, "status": str(status)[:64], "http_status": item.http_status,
         "inbox_id": int(inbox_id) if isinstance(inbox_id, str) and inbox_id.isdigit() else None,
         "uid": uid or checked, "check_uid": checked, "warnings": ",".join(found),
+        "error": redact.redact_text(str(error), ERROR_CHARS) if error is not None else None,
     }
 
 

@@ -70,14 +70,17 @@ def shown_row(row: dict, space: dict) -> dict:
     received_at = _as_datetime(row["received_at"])
     params = row.get("params") or {}
     uid = row.get("uid")
+    # Only journeys that exist are linked: a refused request's uid may name none.
     journey = (f"/spaces/{space['slug']}/received/journeys/{uid}"
-               if isinstance(uid, str) and tokens.UID_RE.fullmatch(uid) else None)
+               if row.get("has_journey") and isinstance(uid, str) and tokens.UID_RE.fullmatch(uid) else None)
     return {
         "id": row["id"], "at": received_at.astimezone(ZoneInfo(space["time_zone"])), "endpoint": row["endpoint"],
         "params": list(params.items()), "excerpt": row.get("body_excerpt"), "status": row["status"],
         "http_status": row["http_status"], "inbox_id": row.get("inbox_id"), "uid": uid, "journey": journey,
+        "error": row.get("error"),
         "warnings": [{"code": code, "label": warnings.LABELS.get(code, code),
-                      "text": warnings.describe(code, row["endpoint"], params, received_at, row["status"])}
+                      "text": warnings.describe(code, row["endpoint"], params, received_at, row["status"],
+                                                row.get("similar_uid"))}
                      for code in row.get("warnings") or ()],
     }
 

@@ -5,30 +5,42 @@ from datetime import datetime
 import psycopg
 
 # One statement stores a batch (from any spaces) and adds `unknown_uid` where no click of the
-# space has the uid: one primary-key probe per row that names a uid. Rows of a space deleted
+# space has the uid: one primary-key probe per row that names a uid (and, only for those unknown,
+# one probe of the lower(uid) index for a click whose uid differs in letter case). Rows of a space deleted
 # meanwhile are skipped by the join instead of failing the batch. Stored rows come back only for
 # the spaces someone listens to (listen mode), so the common case parses nothing.
 _RECORD = """
 WITH input AS (
     SELECT * FROM json_to_recordset(%(rows)s::json) AS t(
         space_id bigint, received_at timestamptz, endpoint text, params json, body_excerpt text,
-        status text, http_status smallint, inbox_id bigint, uid text, check_uid text, warnings text, seq int)
+        status text, http_status smallint, inbox_id bigint, uid text, check_uid text, warnings text, error text,
+        seq int)
+), probed AS (
+    SELECT i.*,
+           i.check_uid IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid) AS unknown
+    FROM input i JOIN spaces s ON s.id = i.space_id
 ), stored AS (
     INSERT INTO received_requests (space_id, received_at, endpoint, params, body_excerpt, status, http_status,
-                                   inbox_id, uid, warnings)
-    SELECT i.space_id, i.received_at, i.endpoint, i.params, i.body_excerpt, i.status, i.http_status, i.inbox_id,
-           i.uid,
-           CASE WHEN i.check_uid IS NOT NULL AND NOT EXISTS (
-                     SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid)
-                THEN string_to_array(i.warnings, ',') || ARRAY['unknown_uid']
-                ELSE string_to_array(i.warnings, ',') END
-    FROM input i JOIN spaces s ON s.id = i.space_id
-    ORDER BY i.seq
+                                   inbox_id, uid, warnings, error, similar_uid)
+    SELECT p.space_id, p.received_at, p.endpoint, p.params, p.body_excerpt, p.status, p.http_status, p.inbox_id,
+           p.uid,
+           CASE WHEN p.unknown THEN string_to_array(p.warnings, ',') || ARRAY['unknown_uid']
+                ELSE string_to_array(p.warnings, ',') END,
+           p.error,
+           CASE WHEN p.unknown THEN (
+               SELECT c.uid FROM clicks c
+               WHERE c.space_id = p.space_id AND lower(c.uid) = lower(p.check_uid) ORDER BY c.created_at LIMIT 1)
+           END
+    FROM probed p
+    ORDER BY p.seq
     RETURNING space_id, id, received_at, endpoint, params, body_excerpt, status, http_status, inbox_id, uid,
-              warnings
+              warnings, error, similar_uid
 )
-SELECT space_id, id, received_at, endpoint, params, body_excerpt, status, http_status, inbox_id, uid, warnings
-FROM stored WHERE space_id = ANY(%(returning)s) ORDER BY id
+SELECT st.space_id, st.id, st.received_at, st.endpoint, st.params, st.body_excerpt, st.status, st.http_status,
+       st.inbox_id, st.uid, st.warnings, st.error, st.similar_uid,
+       EXISTS (SELECT 1 FROM journeys j WHERE j.space_id = st.space_id AND j.uid = st.uid) AS has_journey
+FROM stored st WHERE st.space_id = ANY(%(returning)s) ORDER BY st.id
 """
 
 
@@ -60,7 +72,9 @@ def list_requests(conn: psycopg.Connection, space_id: int, *, endpoint: str | No
         where.append("r.id < %(before)s")
     query = (
         "SELECT r.id, r.received_at, r.endpoint, r.params, r.body_excerpt, r.status, r.http_status, r.inbox_id,"
-        " coalesce(r.uid, e.uid) AS uid, r.warnings"
+        " coalesce(r.uid, e.uid) AS uid, r.warnings, r.error, r.similar_uid,"
+        " EXISTS (SELECT 1 FROM journeys j WHERE j.space_id = r.space_id AND j.uid = coalesce(r.uid, e.uid))"
+        " AS has_journey"
         " FROM received_requests r"
         " LEFT JOIN events e ON e.space_id = r.space_id AND e.id = r.inbox_id"
         " WHERE " + " AND ".join(where) +

@@ -3,20 +3,23 @@
 Codes are decided from the request alone (pure), except `unknown_uid`, which the log's insert
 statement adds when no click of the space has the uid (app/received/store.py).
 """
-import re
 from datetime import datetime
 
-from app.ingress.parse import CANONICAL_EVENTS
-from app.lib import tokens
+from app.ingress.parse import CANONICAL_EVENTS, split_glued
+from app.lib import placeholders, tokens
 
-# The same shapes the ingress refuses as an eid (app/ingress/parse.py): {sumdep}, [txid], %TXID%.
-MACRO_RE = re.compile(r"\{[^{}]*\}|\[[^\[\]]*\]|%[A-Za-z_][A-Za-z0-9_]*%")
 EVENT_ENDPOINTS = {"POST /events": "occurred_at_ms", "GET /e": "t"}
+# Header-less endpoints: partners build their URLs, and may glue a second `?` onto them.
+GET_ENDPOINTS = frozenset({"GET /e", "GET /bind"})
+# Answers after which the request's fields were never read: its shape was refused.
+SHAPE_REFUSALS = frozenset({"invalid_json", "invalid_request", "payload_too_large"})
+ACCEPTED = frozenset({"queued", "duplicate", "bound", "created"})
 UID_ENDPOINTS = frozenset({"POST /events", "GET /e", "POST /bind", "GET /bind"})
 # Epoch ms below this (1973) are epoch seconds sent by mistake, as app/ingress/parse.py reads them.
 LOOKS_LIKE_SECONDS = 100_000_000_000
 
 UNEXPANDED_MACRO = "unexpanded_macro"
+APPENDED_PARAMETERS = "appended_parameters"
 UNKNOWN_UID = "unknown_uid"
 DEPOSIT_WITHOUT_VALUE = "deposit_without_value"
 DEPOSIT_WITHOUT_EID = "deposit_without_eid"
@@ -25,6 +28,7 @@ INVALID_EVENT = "invalid_event"
 
 LABELS = {
     UNEXPANDED_MACRO: "unexpanded macro",
+    APPENDED_PARAMETERS: "partner appended parameters",
     UNKNOWN_UID: "unknown uid",
     DEPOSIT_WITHOUT_VALUE: "deposit without value",
     DEPOSIT_WITHOUT_EID: "deposit without eid",
@@ -50,28 +54,40 @@ def _time_ms(value) -> int | None:
 
 
 def macro_fields(params: dict) -> list[tuple[str, str]]:
-    """(name, value) of every parameter whose value holds an unexpanded macro."""
-    return [(name, value) for name, value in params.items()
-            if isinstance(value, str) and MACRO_RE.search(value)]
+    """(name, value) of every parameter whose value holds an unexpanded placeholder (however encoded)."""
+    return [(name, value) for name, value in params.items() if placeholders.holds(value)]
 
 
-def detect(endpoint: str, params: dict, received_ms: int, time_warn_ms: int) -> list[str]:
-    """The codes that apply to a request, in display order (`unknown_uid` is added by the store)."""
+def read_fields(endpoint: str, params: dict) -> dict:
+    """The parameters as the endpoint read them (GET: partner-appended suffixes split off)."""
+    return split_glued(params)[0] if endpoint in GET_ENDPOINTS else params
+
+
+def detect(endpoint: str, params: dict, received_ms: int, time_warn_ms: int, status: str | None = None) -> list[str]:
+    """The codes that apply to a request, in display order (`unknown_uid` is added by the store).
+
+    A request refused for its shape (broken JSON, an unknown field) gets no warning about its
+    content: its fields were never read, and the row's error says what was wrong.
+    """
     found = []
+    if endpoint in GET_ENDPOINTS and split_glued(params)[1]:
+        found.append(APPENDED_PARAMETERS)
     if macro_fields(params):
         found.append(UNEXPANDED_MACRO)
     time_field = EVENT_ENDPOINTS.get(endpoint)
-    if time_field is None:
+    if time_field is None or status in SHAPE_REFUSALS:
         return found
-    event = params.get("event")
+    fields = read_fields(endpoint, params)
+    event = fields.get("event")
     if event not in CANONICAL_EVENTS:
-        found.append(INVALID_EVENT)
-    elif event == "deposit":
-        if _absent(params.get("value")):
+        if status in (None, INVALID_EVENT):
+            found.append(INVALID_EVENT)
+    elif event == "deposit" and (status is None or status in ACCEPTED):
+        if _absent(fields.get("value")):
             found.append(DEPOSIT_WITHOUT_VALUE)
-        if _absent(params.get("eid")):
+        if _absent(fields.get("eid")):
             found.append(DEPOSIT_WITHOUT_EID)
-    sent_ms = _time_ms(params.get(time_field))
+    sent_ms = _time_ms(fields.get(time_field))
     if sent_ms is not None and abs(sent_ms - received_ms) > time_warn_ms:
         found.append(TIME_FAR)
     return found
@@ -79,7 +95,7 @@ def detect(endpoint: str, params: dict, received_ms: int, time_warn_ms: int) -> 
 
 def uid_to_check(endpoint: str, params: dict) -> str | None:
     """The uid whose click the store looks up, when the endpoint takes one and it is well-formed."""
-    uid = params.get("uid")
+    uid = read_fields(endpoint, params).get("uid")
     if endpoint in UID_ENDPOINTS and isinstance(uid, str) and tokens.UID_RE.fullmatch(uid.strip()):
         return uid.strip()
     return None
@@ -94,18 +110,34 @@ def _span(ms: int) -> str:
     return f"{minutes} min"
 
 
-def describe(code: str, endpoint: str, params: dict, received_at: datetime, status: str) -> str:
+def describe(code: str, endpoint: str, params: dict, received_at: datetime, status: str,
+             similar_uid: str | None = None) -> str:
     """The sentence shown beside a warning badge: what is wrong and what to fix."""
+    fields = read_fields(endpoint, params)
+    if code == APPENDED_PARAMETERS:
+        glued = split_glued(params)[1]
+        shown = "; ".join(f"{name}={value}" for name, value in glued[:4])
+        return (f"{shown}: the partner appended its own ?name=value to a URL that already had a query."
+                f" XTRACKER read it as {_read_as(fields, glued)}. Put the partner's parameters after an & in"
+                " the postback URL.")
     if code == UNEXPANDED_MACRO:
-        shown = ", ".join(f"{name}={value}" for name, value in macro_fields(params)[:4])
-        refused = (" XTRACKER refuses a macro as value or eid, so this request was not recorded."
-                   if status in ("invalid_value", "invalid_eid") else "")
+        shown = ", ".join(_macro_shown(name, value) for name, value in macro_fields(params)[:4])
+        refused = (f" This request was refused ({status}) and was not recorded; XTRACKER refuses a placeholder"
+                   " as event, uid, tg_id, value, currency, eid or time." if status not in ACCEPTED else "")
         return (f"{shown}: a macro the sender left unexpanded. Check the macro's spelling in the partner's"
                 f" postback URL and that the partner fills it for this event.{refused}")
     if code == UNKNOWN_UID:
-        return (f"No click in this space has uid {params.get('uid')!s}: it did not come from this space's links"
-                " (a wrong macro, another space's token, or a test uid). The request is kept and joins the"
-                " journey if the click arrives later.")
+        uid = fields.get("uid")
+        if similar_uid:
+            cause = (f"No click in this space has uid {uid!s}, but click {similar_uid} differs from it only in"
+                     " letter case: a system on the way changed the case of the uid (uids are case-sensitive)."
+                     " Pass the uid through unchanged.")
+        else:
+            cause = (f"No click in this space has uid {uid!s}: it did not come from this space's links"
+                     " (a wrong macro, another space's token, or a test uid).")
+        if status in ACCEPTED:
+            return cause + " The request is kept and joins the journey if the click arrives later."
+        return cause + f" This request itself was refused ({status}) and was not recorded."
     if code == DEPOSIT_WITHOUT_VALUE:
         return "A deposit without value: revenue does not count it. Add value= with the partner's amount macro."
     if code == DEPOSIT_WITHOUT_EID:
@@ -113,7 +145,7 @@ def describe(code: str, endpoint: str, params: dict, received_at: datetime, stat
                 " counts again. Add eid= with the partner's transaction id macro.")
     if code == TIME_FAR:
         field = EVENT_ENDPOINTS.get(endpoint, "t")
-        sent_ms = _time_ms(params.get(field)) or 0
+        sent_ms = _time_ms(fields.get(field)) or 0
         delta = sent_ms - int(received_at.timestamp() * 1000)
         where = "before" if delta < 0 else "after"
         if sent_ms < LOOKS_LIKE_SECONDS:
@@ -122,10 +154,25 @@ def describe(code: str, endpoint: str, params: dict, received_at: datetime, stat
         return (f"{field} is {_span(delta)} {where} the time it was received: send epoch milliseconds in UTC"
                 " (not seconds, not local time), or leave it out to use the receive time.")
     if code == INVALID_EVENT:
-        event = params.get("event")
+        event = fields.get("event")
         names = ", ".join(CANONICAL_EVENTS)
         if _absent(event):
             return f"The event name is missing: send event= with one of {names}."
         return (f"event {str(event)[:40]!r} is not one of {names}. Map the partner's event name to one of"
                 " them in the postback URL.")
     return code
+
+
+def _macro_shown(name: str, value: str) -> str:
+    placeholder = placeholders.find(value)
+    if placeholder is not None and placeholder not in value:
+        return f"{name}={value} (the placeholder {placeholder}, percent-encoded)"
+    return f"{name}={value}"
+
+
+def _read_as(fields: dict, glued: list[tuple[str, str]]) -> str:
+    names = []
+    for name, value in glued:
+        names.append(name)
+        names.extend(k for k, _ in split_glued({name: value})[0].items() if k != name)
+    return ", ".join(f"{name}={fields.get(name, '')}" for name in dict.fromkeys(names))

@@ -13,6 +13,7 @@ from typing import Mapping
 from urllib.parse import quote
 
 from app.ingress.parse import CANONICAL_EVENTS, Rejection, check_currency, check_eid, check_uid, check_value
+from app.lib import placeholders
 
 BEARER_VAR = "XT_BEARER"
 INGEST_VAR = "XT_INGEST_TOKEN"
@@ -26,8 +27,8 @@ EXAMPLE_TG_ID = 555123
 
 MACRO_FIELDS = ("uid", "value", "currency", "eid")
 MAX_FIELD_LENGTH = 200
-# A network macro: {click_id}, [txid] or %TXID%; the same shapes GET /e refuses when left unexpanded.
-MACRO_RE = re.compile(r"\{[A-Za-z0-9_.:-]+\}|\[[A-Za-z0-9_.:-]+\]|%[A-Za-z_][A-Za-z0-9_]*%")
+# A network macro: {click_id}, [txid] or %TXID% (app/lib/placeholders.py, the rule GET /e refuses by).
+MACRO_RE = placeholders.NAMED_PLACEHOLDER_RE
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _STRAY_RE = re.compile(r"[{}\[\]]")
 _UID_PART_RE = re.compile(r"[A-Za-z0-9_-]*")

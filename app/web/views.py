@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g, make_response, redirect, render_tem
 
 from app import db
 from app.auth import store as auth_store
-from app.lib import clock, passwords
+from app.lib import clock, passwords, proxies
 from app.web import session, store
 
 bp = Blueprint("web", __name__)
@@ -67,7 +67,11 @@ def login():
     config = current_app.config
     now = clock.now()
     window = timedelta(minutes=config["LOGIN_THROTTLE_MINUTES"])
-    email_key, ip_key = f"email:{email}", f"ip:{request.remote_addr or 'unknown'}"
+    # The visitor's address as the landing reads it (trusted proxies, one canonical form), so a
+    # proxy's own address is not one shared counter for everyone behind it.
+    address = proxies.client_address(request.remote_addr, request.headers,
+                                     proxies.TrustedProxies(config["TRUSTED_PROXIES"]))
+    email_key, ip_key = f"email:{email}", f"ip:{address or 'unknown'}"
     with db.connection() as conn:
         too_many = (store.count_failures(conn, [email_key], now - window) >= config["LOGIN_MAX_FAILURES"]
                     or store.count_failures(conn, [ip_key], now - window) >= config["LOGIN_MAX_FAILURES"] * 4)

@@ -126,3 +126,18 @@ def test_it_tells_a_user_without_spaces_to_ask_for_access(app, client):
     page = html(client.get("/"))
     assert "not a member of any space" in page.find(id="spaces").text
     assert html(client.get("/spaces/")).find(id="spaces") is not None
+
+
+def test_it_throttles_failed_logins_per_visitor_behind_a_trusted_proxy(app, client, clock, space):
+    from tests.dashboard.conftest import login_form_token
+    make_user(app, "alice@example.com", [(space, "viewer")])
+
+    def attempt(email: str, forwarded_for: str, password: str = "wrong wrong"):
+        token = login_form_token(client)
+        return client.post("/login", data={"email": email, "password": password, "csrf_token": token},
+                           headers={"X-Forwarded-For": forwarded_for})
+    for n in range(app.config["LOGIN_MAX_FAILURES"] * 4):
+        assert attempt(f"guess{n}@example.com", "203.0.113.1:40000").status_code == 401
+    # The same visitor however the proxy writes its address; another visitor is not affected.
+    assert attempt("alice@example.com", "::ffff:203.0.113.1", password=PASSWORD).status_code == 429
+    assert attempt("alice@example.com", "203.0.113.2:51000", password=PASSWORD).status_code == 302

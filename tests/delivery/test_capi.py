@@ -107,7 +107,7 @@ def test_it_marks_invalid_parameter_errors_dead_with_metas_message(app, client, 
     run_worker(app)
     (row,) = deliveries(db)
     assert row["status"] == "dead"
-    assert row["last_error"] == "Meta error 100/2804003 (HTTP 400): Invalid parameter"
+    assert row["last_error"] == "Meta error 100/2804003 (HTTP 400): Invalid parameter (fbtrace_id AbC)"
 
 
 @pytest.mark.parametrize("status, error", [

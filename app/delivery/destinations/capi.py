@@ -1,9 +1,16 @@
 """Meta Conversions API destinations (docs/destinations.md#facebook-capi).
 
-One request carries up to 1,000 events of one pixel when a backlog exists. It succeeds only on a
-2xx whose `events_received` equals the number sent; since Meta does not say which events of a
-short batch it dropped, the whole batch is retried, and the stable `event_id` lets Meta dedup
-the ones it already had.
+One request carries up to 1,000 events of one pixel when a backlog exists. Each event is first
+checked against what Meta requires of its mapped name (`invalid`); one that cannot be valid is
+never sent, so it cannot fail its batch. A request succeeds only on a 2xx whose `events_received`
+equals the number sent; since Meta does not say which events of a short batch it dropped, the
+whole batch is retried, and the stable `event_id` lets Meta dedup the ones it already had. A batch
+Meta refuses with a permanent error is split by the delivery loop until the events at fault are
+isolated (app/delivery/dispatch.py).
+
+Source of the rules: Meta's Conversions API reference, "Server event parameters", "Customer
+information parameters" and "Custom data parameters" (developers.facebook.com/docs/marketing-api/
+conversions-api/parameters).
 """
 import hashlib
 import json
@@ -15,6 +22,8 @@ import httpx
 
 from app.delivery.destinations import (DestinationError, Sent, exchange, excerpt,
                                        retry_after_seconds)
+from app.lib import fbc as fbc_cookie
+from app.lib import proxies
 
 KIND = "capi"
 BATCH_SIZE = 1000
@@ -28,6 +37,13 @@ TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80004})
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80004})
 # How the user converted, by the kind of link the journey's click came through.
 ACTION_SOURCE = {"web": "website", "bot": "chat", "channel": "chat"}
+
+# custom_data Meta requires for a standard event name: a Purchase without value and currency is
+# refused (code 100, subcode 2804010 "Missing Currency for Purchase Event") and fails its batch.
+REQUIRED_CUSTOM_DATA = {"Purchase": ("value", "currency")}
+# Customer information that lets Meta match an event; at least one must be present (client_ip_address
+# counts only together with client_user_agent).
+MATCH_KEYS = ("external_id", "fbc", "fbp", "em", "ph")
 
 _PIXEL_RE = re.compile(r"\d{1,20}")
 _TEST_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -84,22 +100,28 @@ def wait_until(delivery: dict, now: datetime, wait_seconds: int) -> datetime | N
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.strip().lower().encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def server_event(destination: dict, delivery: dict) -> dict:
-    """One entry of the request's `data` array, per Meta's Conversions API."""
+    """One entry of the request's `data` array, per Meta's Conversions API.
+
+    external_id is SHA-256 of the uid exactly as minted (uids are case-sensitive: no lower-casing),
+    then of the Telegram user id's digits. The fbc is never dated after the event.
+    """
     user_data: dict[str, Any] = {}
+    event_ms = delivery["occurred_at_ms"]
     fbc = delivery["fbc"]
     if not fbc and delivery["fbclid"] and delivery["clicked_at"] is not None:
         # fbclid byte for byte: Meta matches it exactly, re-casing or trimming breaks attribution.
-        fbc = f"fb.1.{int(delivery['clicked_at'].timestamp() * 1000)}.{delivery['fbclid']}"
+        fbc = fbc_cookie.build(int(delivery["clicked_at"].timestamp() * 1000), delivery["fbclid"])
     if fbc:
-        user_data["fbc"] = fbc
+        user_data["fbc"] = fbc_cookie.not_after(fbc, event_ms)
     if delivery["fbp"]:
         user_data["fbp"] = delivery["fbp"]
-    if delivery["client_ip"] is not None:
-        user_data["client_ip_address"] = str(delivery["client_ip"])
+    client_ip = proxies.normalize_address(str(delivery["client_ip"])) if delivery["client_ip"] is not None else None
+    if client_ip is not None:
+        user_data["client_ip_address"] = client_ip
     if delivery["user_agent"]:
         user_data["client_user_agent"] = delivery["user_agent"]
     external_ids = [_sha256(delivery["uid"])] if delivery["uid"] else []
@@ -109,7 +131,7 @@ def server_event(destination: dict, delivery: dict) -> dict:
         user_data["external_id"] = external_ids
     event = {
         "event_name": destination["event_map"][delivery["event"]],
-        "event_time": delivery["occurred_at_ms"] // 1000,
+        "event_time": event_ms // 1000,
         "event_id": delivery["stable_id"],
         "action_source": ACTION_SOURCE.get(delivery["link_kind"], "other"),
         "user_data": user_data,
@@ -119,6 +141,34 @@ def server_event(destination: dict, delivery: dict) -> dict:
     if delivery["link_kind"] == "web" and delivery["link_slug"]:
         event["event_source_url"] = f"{destination['runtime']['public_url']}/{delivery['link_slug']}"
     return event
+
+
+def invalid(destination: dict, delivery: dict) -> str | None:
+    """Why Meta would refuse this event as it would be sent (so it must not be), or None.
+
+    Checks, for the event's mapped name: the custom_data the name requires (Purchase: value and
+    currency); that user_data can be matched (external_id, fbc, fbp, or client_ip_address with
+    client_user_agent); and, for action_source website, client_user_agent and event_source_url.
+    """
+    event = server_event(destination, delivery)
+    name = event["event_name"]
+    custom = event.get("custom_data") or {}
+    missing = [key for key in REQUIRED_CUSTOM_DATA.get(name, ()) if custom.get(key) in (None, "")]
+    if missing:
+        why = "a deposit without value" if delivery["event"] == "deposit" else f"a {delivery['event']} event"
+        return (f"not sent: Meta requires {' and '.join(missing)} for {name} events, and this is {why};"
+                " Meta would refuse it (code 100, subcode 2804010) and fail its batch")
+    user = event["user_data"]
+    if not any(user.get(key) for key in MATCH_KEYS) and not (
+            user.get("client_ip_address") and user.get("client_user_agent")):
+        return ("not sent: Meta requires customer information to match the event (uid, Telegram user, fbc,"
+                " fbp, or client address with user agent), and this event has none")
+    if event["action_source"] == "website":
+        if not user.get("client_user_agent"):
+            return "not sent: Meta requires client_user_agent for website events, and the click has none"
+        if not event.get("event_source_url"):
+            return "not sent: Meta requires event_source_url for website events"
+    return None
 
 
 def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
@@ -145,10 +195,23 @@ def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: d
         raise result.error(f"Meta received {received} of {len(deliveries)} events; the batch is retried")
     error = answer.get("error") if isinstance(answer, dict) and isinstance(answer.get("error"), dict) else {}
     code = error.get("code")
-    message = f"Meta error {code}" + (f"/{error['error_subcode']}" if error.get("error_subcode") else "") \
-        + f" (HTTP {status}): {str(error.get('message') or result.response.reason_phrase)[:500]}"
     transient = bool(error.get("is_transient")) or code in TRANSIENT_CODES or status == 429 or status >= 500
-    raise result.error(message, permanent=not transient, slow=status == 429 or code in THROTTLE_CODES,
-                       retry_after=retry_after_seconds(result.response))
+    raise result.error(error_text(error, status, result.response.reason_phrase), permanent=not transient,
+                       slow=status == 429 or code in THROTTLE_CODES, retry_after=retry_after_seconds(result.response))
 
 
+def error_text(error: dict, status: int, reason: str = "") -> str:
+    """Meta's error as stored in the attempt: code/subcode, message, error_user_title and _msg, fbtrace_id.
+
+    `error` is the Graph API's `error` object ({"message", "type", "code", "error_subcode",
+    "error_user_title", "error_user_msg", "fbtrace_id"}); absent parts are left out.
+    """
+    code = error.get("code")
+    text = f"Meta error {code}" + (f"/{error['error_subcode']}" if error.get("error_subcode") else "") \
+        + f" (HTTP {status}): {str(error.get('message') or reason)[:500]}"
+    title, detail = error.get("error_user_title"), error.get("error_user_msg")
+    if title or detail:
+        text += " — " + ": ".join(str(part)[:500] for part in (title, detail) if part)
+    if error.get("fbtrace_id"):
+        text += f" (fbtrace_id {str(error['fbtrace_id'])[:64]})"
+    return text
