@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-live clean-venv
+.PHONY: run test bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
@@ -35,8 +35,14 @@ bench-landing: $(VENV)/.test-deps
 bench-dashboard: $(VENV)/.test-deps
 	$(PY) bench/dashboard.py
 
+bench-reports: $(VENV)/.test-deps
+	$(PY) bench/reports.py
+
 bench-live: $(VENV)/.test-deps
 	$(PY) bench/live.py
+
+bench-telegram: $(VENV)/.test-deps
+	$(PY) bench/telegram.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,6 +12,7 @@ from app.dashboard import cli as deck_cli
 from app.delivery import cli as delivery_cli
 from app.lib import clock, passwords
 from app.link import cli as link_cli
+from app.rate import cli as rates_cli
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space import store as space_store
 from app.space.cli import space_or_fail as _space_or_fail
@@ -29,6 +30,9 @@ def register_cli(app: Flask) -> None:
     link_cli.register(app)
     delivery_cli.register(app)
     deck_cli.register(app)
+    rates_cli.register(app)
+    from app.telegram import cli as telegram_cli
+    telegram_cli.register(app)
 
     @app.cli.group("db")
     def db_group():

@@ -156,9 +156,10 @@ def _dashboard_targets(app, space) -> list[tuple[str, str]]:
             continue
         path = rule.rule
         for argument in rule.arguments:
-            path = path.replace(f"<{argument}>", values[argument])
+            value = values.get(argument, "1")
+            path = path.replace(f"<{argument}>", value)
             for converter in ("int", "path"):
-                path = path.replace(f"<{converter}:{argument}>", values[argument])
+                path = path.replace(f"<{converter}:{argument}>", value)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             targets.append((method, path))
     return targets

@@ -87,7 +87,8 @@ def set_aside(writer: str, exc: BaseException, what: str = "") -> RowRefused:
 
 def write_isolating(writer: str, write: Callable[[list[Item]], Sequence[Outcome]], items: list[Item], *,
                     describe: Callable[[Item], str] | None = None) -> list[Any]:
-    """Write `items` with the all-or-nothing `write`; one entry per item: its outcome, or the exception for it.
+    """Write `items` with the all-or-nothing `write`; one entry per item: its outcome, or RowRefused /
+    StorageUnavailable for it.
 
     1. Write the whole batch (the common case: one round trip).
     2. StorageUnavailable: every item gets it (nothing was written; callers answer 503).
@@ -137,20 +138,24 @@ class GroupCommitter(ABC, Generic[Item, Outcome]):
         Raises RowRefused when this item cannot be written (its neighbours are), and
         db.StorageUnavailable when the database cannot be reached.
         """
-        (result,) = self.submit_all([item])
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        (pending,) = self._enqueue([item])
+        if pending.error is not None:
+            raise pending.error
+        return pending.outcome
 
     def submit_all(self, items: list[Item]) -> list[Any]:
-        """Write `items` in the same batches (up to batch_max each); their outcomes or exceptions, in order."""
+        """Write `items` in the same batches (up to batch_max each); in order, each outcome or its
+        RowRefused / StorageUnavailable."""
+        return [one.error if one.error is not None else one.outcome for one in self._enqueue(items)]
+
+    def _enqueue(self, items: list[Item]) -> list[_Pending]:
         self._ensure_started()
         pending = [_Pending(item) for item in items]
         for start in range(0, len(pending), self.batch_max):
             self._queue.put(pending[start:start + self.batch_max])
         for one in pending:
             one.done.wait()
-        return [one.error if one.error is not None else one.outcome for one in pending]
+        return pending
 
     def _ensure_started(self) -> None:
         # Threads start on first use, inside the serving process (never before a fork).
@@ -180,7 +185,8 @@ class GroupCommitter(ABC, Generic[Item, Outcome]):
             results = [RowRefused(self.name, "it could not be stored (internal error; it has been logged)",
                                   client_fault=False) for _ in batch]
         for pending, result in zip(batch, results):
-            if isinstance(result, BaseException):
+            # Only the isolation's own failures are errors: a writer may return exceptions as outcomes.
+            if isinstance(result, (RowRefused, db.StorageUnavailable)):
                 pending.error = result
             else:
                 pending.outcome = result

@@ -21,8 +21,9 @@ def fold(conn: psycopg.Connection, space_id: int) -> int:
 
 
 def rebuild(conn: psycopg.Connection, space_id: int) -> None:
-    """Recompute the space's rollups from clicks, journeys and events."""
+    """Recompute the space's rollups (the deck's and the reports') from clicks, journeys and events."""
     conn.execute("SELECT deck_rebuild(%(space_id)s)", {"space_id": space_id})
+    conn.execute("SELECT report_rebuild(%(space_id)s)", {"space_id": space_id})
 
 
 def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date, link: str | None) -> dict:
