@@ -10,6 +10,11 @@ monkey.patch_all()
 import gunicorn.http.message as _http_message  # noqa: E402
 
 from app.config import ConfigError, load  # noqa: E402
+from app.lib import log_redaction  # noqa: E402
+
+# gunicorn's error and access logs write request lines (`GET /e?token=…`): every record of the
+# master and its workers is redacted when it is created (app/lib/log_redaction.py).
+log_redaction.install()
 
 # Every setting is validated before the server binds: a bad value stops it with the name.
 try:

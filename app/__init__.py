@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from app import config as config_module
 from app import db, pubsub
-from app.lib import clock, proxies
+from app.lib import clock, log_redaction, proxies, request_text
 
 
 def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web") -> Flask:
@@ -19,6 +19,12 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     """
     settings = config_module.load(overrides=overrides)
     logging.basicConfig(level=settings["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # No secret in any log: every record is redacted when created (app/lib/log_redaction.py), and
+    # httpx's per-request line (the full destination URL) is not written at all; the attempt log
+    # and the worker's own lines name destinations by id and host.
+    log_redaction.install()
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings["LOG_LEVEL"])))
 
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(settings)
@@ -27,6 +33,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
+    # Before every other hook (host routing, sessions) and every view: text that is not clean
+    # UTF-8 is refused here, once, for every endpoint (docs/api.md, "invalid_text").
+    app.before_request(request_text.refuse_bad_text)
 
     app.extensions["xt_pool"] = db.create_pool(
         settings["DATABASE_URL"],

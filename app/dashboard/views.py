@@ -103,7 +103,7 @@ def show_partial(space: str, name: str):
 
 def _int_arg(name: str) -> int:
     raw = request.values.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         abort(400, description=f"`{name}` must be a positive whole number")
     return int(raw)
 

@@ -30,6 +30,7 @@ from app.delivery.configure import KINDS
 from app.delivery.destinations import DeliveryError, Sent
 from app.delivery.wake import wake
 from app.lib import clock, ssrf
+from app.lib.group_commit import write_isolating
 from app.lib.secretbox import SealError
 from app.pubsub import feed_channel
 
@@ -41,6 +42,7 @@ PIPELINE_DEPTH = 2
 # A backlog wakes another worker at most this often (each wake-up is a Redis round trip).
 SHARE_WAKE_SECONDS = 1.0
 _CLIENT = "xt_delivery_http"
+RESULT_WRITER = "delivery-results"
 
 
 def http_client(app: Flask) -> httpx.Client:
@@ -57,6 +59,18 @@ def http_client(app: Flask) -> httpx.Client:
             follow_redirects=False, trust_env=False)
         client = app.extensions.setdefault(_CLIENT, client)
     return client
+
+
+def destination_host(destination: dict) -> str:
+    """The host a destination calls, for logs: never its full URL (paths and queries carry partners' keys)."""
+    config = destination.get("config") or {}
+    url = config.get("url") or config.get("url_template")
+    if url is None:
+        return httpx.URL((destination.get("runtime") or {}).get("graph_base_url") or "https://graph.facebook.com").host
+    try:
+        return httpx.URL(url.split("{", 1)[0]).host or "?"
+    except (httpx.InvalidURL, ValueError):
+        return "?"
 
 
 def batch_limit(app: Flask) -> int:
@@ -207,7 +221,8 @@ def _send_once(client: httpx.Client, destination: dict, batch: list[dict], now: 
     except DeliveryError as exc:
         return exc
     except Exception as exc:  # a bug in building one request must not wedge the batch
-        log.exception("delivery to destination %s failed unexpectedly", destination["id"])
+        log.exception("delivery to destination %s (host %s) failed unexpectedly", destination["id"],
+                      destination_host(destination))
         return DeliveryError(f"internal error: {type(exc).__name__}")
 
 
@@ -216,24 +231,60 @@ def _finish(app: Flask, batch: _Batch) -> int:
     now = batch.now
     results = list(batch.results)
     streaks: dict[tuple[int, int], dict] = {}
+    failures: dict[tuple[int, int], tuple[dict, int, str]] = {}
     for (destination, _), future in zip(batch.units, batch.futures):
-        streak = streaks.setdefault((destination["space_id"], destination["id"]),
-                                    {"ok": False, "failed": False, "gone": False})
+        key = (destination["space_id"], destination["id"])
+        streak = streaks.setdefault(key, {"ok": False, "failed": False, "gone": False})
         for rows, outcome in future.result():
             if isinstance(outcome, Sent):
                 streak["ok"] = True
             else:
                 streak["failed"] = True
                 streak["gone"] = streak["gone"] or outcome.gone
+                count = failures.get(key, (destination, 0, ""))[1] + len(rows)
+                failures[key] = (destination, count, outcome.message)
             for row in rows:
                 results.append(_result(row, outcome, now))
+    for destination, count, message in failures.values():
+        log.warning("destination %s of space %s (%s, host %s): %d attempt(s) failed, last: %s", destination["id"],
+                    destination["space_id"], destination["kind"], destination_host(destination), count, message[:200])
+    try:
+        with db.transaction() as conn:
+            written = store.record_results(conn, batch.token, now, results)
+            store.defer_deliveries(conn, batch.token, batch.deferrals)
+            for (space_id, destination_id), streak in streaks.items():
+                _note_streak(conn, space_id, destination_id, streak, now)
+    except db.StorageUnavailable:
+        raise
+    except Exception:
+        written = _write_isolating(batch, results, streaks)
+    _publish(app, [r for r in results if r["id"] in written and r["status"] != r["previous_status"]], batch.rows)
+    return len(batch.rows)
+
+
+def _write_isolating(batch: _Batch, results: list[dict], streaks: dict[tuple[int, int], dict]) -> set[int]:
+    """The results' transaction failed: write them isolating the bad ones, then the deferrals and streaks.
+
+    A result set aside (counted, logged by id) keeps its lease until it expires; the delivery is
+    then claimed and sent again with the same stable id (at-least-once), never lost.
+    """
+    now = batch.now
+
+    def record(part: list[dict]) -> list[bool]:
+        with db.transaction() as conn:
+            written_part = store.record_results(conn, batch.token, now, part)
+        return [r["id"] in written_part for r in part]
+
+    outcomes = write_isolating(RESULT_WRITER, record, results,
+                               describe=lambda r: f"space {r['space_id']}, delivery {r['id']}")
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed and isinstance(failed[0], db.StorageUnavailable):
+        raise failed[0]
     with db.transaction() as conn:
-        written = store.record_results(conn, batch.token, now, results)
         store.defer_deliveries(conn, batch.token, batch.deferrals)
         for (space_id, destination_id), streak in streaks.items():
             _note_streak(conn, space_id, destination_id, streak, now)
-    _publish(app, [r for r in results if r["id"] in written and r["status"] != r["previous_status"]], batch.rows)
-    return len(batch.rows)
+    return {r["id"] for r, ok in zip(results, outcomes) if ok is True}
 
 
 def _base(row: dict, now: datetime) -> dict:

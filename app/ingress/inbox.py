@@ -1,7 +1,9 @@
 """Group commit for the inbox: concurrent requests of one process share one INSERT and one COMMIT.
 
 The response still says `queued` only after the event's statement committed
-(app/lib/group_commit.py); one `store.record_events` statement records the whole batch.
+(app/lib/group_commit.py); one `store.record_events` statement records the whole batch, so a
+batch is all or nothing and a row the database refuses is isolated by the committer: its
+request gets RowRefused, its neighbours are recorded.
 """
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -19,6 +21,10 @@ class InboxWriter(GroupCommitter[store.InboxItem, tuple[bool, int]]):
     def __init__(self, pool: ConnectionPool, *, writers: int, batch_max: int):
         super().__init__("inbox-writer", writers=writers, batch_max=batch_max)
         self.pool = pool
+
+    def describe(self, item: store.InboxItem) -> str:
+        """Space, event and source of an event that is set aside (never its values)."""
+        return f"space {item.space_id}, {item.event.event} via {item.source}"
 
     def write(self, items: list[store.InboxItem]) -> list[tuple[bool, int]]:
         """Record the batch in one statement (retried on a deadlock or serialization failure)."""

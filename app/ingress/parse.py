@@ -22,6 +22,8 @@ MAX_VALUE = Decimal("1e18")
 VALUE_QUANTUM = Decimal("0.000001")
 TG_ID_MAX = 2**63 - 1
 _VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
+# ASCII digits only ("²".isdigit() is true and int("²") fails), few enough for int() to be cheap.
+_DIGITS_RE = re.compile(r"[0-9]{1,40}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # A glued query: `?` (raw, or `%3F` when the network encoded the URL it appended to) followed by
 # name=value pairs, inside one parameter's value (docs/api.md#partner-appended-parameters).
@@ -106,7 +108,7 @@ def check_tg_id(raw: Any) -> int | None:
     _unexpanded("tg_id", "invalid_tg_id", raw)
     if isinstance(raw, bool):
         raise Rejection("invalid_tg_id", "tg_id must be a positive whole number")
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
         raw = int(raw.strip())
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
@@ -178,7 +180,7 @@ def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: in
     if _absent(raw):
         return received_ms
     _unexpanded("time", "invalid_time", raw)
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
         raw = int(raw.strip())
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)

@@ -5,6 +5,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from app import db
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
@@ -13,6 +14,7 @@ from app.ingress.signals import announce_event
 from app.ingress.parse import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
                                 split_glued)
 from app.lib import click_text, clock, fbc, proxies, tokens
+from app.lib.group_commit import RowRefused
 from app.link import store as link_store
 from app.pubsub import feed_channel
 from app.received.capture import capture_response
@@ -27,6 +29,18 @@ CLICK_TEXT_FIELDS = frozenset({"link_slug", "fbclid", "fbc", "fbp", "campaign_na
                                "country"})
 CLICK_FIELDS = CLICK_TEXT_FIELDS | {"clicked_at_ms"}
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+
+
+@bp.before_request
+def refuse_head():
+    """HEAD is refused with 405 before anything is read: every GET of this API records something.
+
+    Flask answers HEAD for every GET route by running the GET view; a link checker or a proxy
+    probing GET /e or GET /bind must not record an event or a bind (docs/api.md).
+    """
+    if request.method == "HEAD":
+        allowed = current_app.url_map.bind_to_environ(request.environ).allowed_methods()
+        raise MethodNotAllowed(valid_methods=sorted(set(allowed) - {"HEAD", "OPTIONS"}))
 
 
 def _error(status: str, reason: str, http_status: int, **extra: Any):
@@ -99,8 +113,14 @@ def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
             uid = store.find_uid_for_tg_id(conn, space_id, event.tg_id)
             is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, received_at=now, source=source)
     else:
-        is_new, inbox_id = current_app.extensions["xt_inbox"].submit(
-            store.InboxItem(space_id, event, uid, now, source))
+        try:
+            is_new, inbox_id = current_app.extensions["xt_inbox"].submit(
+                store.InboxItem(space_id, event, uid, now, source))
+        except RowRefused as exc:
+            if not exc.client_fault:
+                raise
+            # Only this request's row: the rest of its batch was recorded (app/lib/group_commit.py).
+            raise Rejection("invalid_request", f"the event was not recorded: {exc.reason}") from None
     if is_new:
         announce_event(space_id, inbox_id, event, uid)
     return jsonify(ok=True, status="queued" if is_new else "duplicate", inbox_id=str(inbox_id))

@@ -20,6 +20,7 @@ from app import db
 from app.ingress.parse import EventIn
 from app.landing.writer import ClickWriter, PendingClick
 from app.lib import click_text, clock, proxies, tokens, useragents
+from app.lib.group_commit import RowRefused
 from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
@@ -193,7 +194,7 @@ def _reused_uid(link: dict, now_ms: int) -> str | None:
         return None
     uid, _, rest = raw.partition(".")
     issued, _, signature = rest.partition(".")
-    if not tokens.UID_RE.fullmatch(uid) or not issued.isdigit():
+    if not tokens.UID_RE.fullmatch(uid) or not (issued.isascii() and issued.isdigit()) or len(issued) > 18:
         return None
     if not hmac.compare_digest(signature, _cookie_signature(link, uid, int(issued))):
         return None
@@ -327,6 +328,9 @@ def show_landing(slug: str):
     except db.StorageUnavailable as exc:
         # The ad click is paid for: send the person on even though this click cannot be counted.
         current_app.logger.warning("landing %s: click not recorded, storage unavailable: %s", link["slug"], exc)
+        return _send_on(link, None, invite_url)
+    except RowRefused:
+        # This click alone was set aside (counted and logged by its writer); the visitor goes on.
         return _send_on(link, None, invite_url)
     response = _send_on(link, uid, invite_url)
     window = _landing().reuse_seconds

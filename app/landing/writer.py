@@ -3,7 +3,8 @@
 A landing hands its click (and contact event) to the process's `ClickWriter` and waits until
 they are committed, so a uid is never shown before its click is stored (app/lib/group_commit.py).
 Each batch is one transaction: one `create_clicks` for the clicks, one `record_events` for the
-contacts, so a batch commits whole or not at all and a WAL flush is shared by the batch instead
+contacts, so a batch commits whole or not at all (and a row the database refuses is isolated by
+the committer: that landing alone goes on without a uid) and a WAL flush is shared by the batch instead
 of paid per click. (Not pipeline mode, which saves the round trips of BEGIN and COMMIT: under
 the gevent worker a profile put a tenth of the web process's samples in the pipeline's
 send/receive loop, and the benchmark measured more web CPU per landing and a higher p99 with it
@@ -36,6 +37,10 @@ class ClickWriter(GroupCommitter[PendingClick, "tuple[bool, int] | None"]):
     def __init__(self, pool: ConnectionPool, *, writers: int, batch_max: int):
         super().__init__("click-writer", writers=writers, batch_max=batch_max)
         self.pool = pool
+
+    def describe(self, click: PendingClick) -> str:
+        """Space and link of a landing that is set aside (never the visitor's data)."""
+        return f"space {click.space_id}, link {click.fields.get('link_id')}"
 
     def write(self, batch: list[PendingClick]) -> list[tuple[bool, int] | None]:
         """Store the clicks and their contacts; return each contact's (is_new, inbox id), None without one."""

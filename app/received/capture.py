@@ -5,7 +5,8 @@ The ingress blueprint's after-request hook takes what it needs from the request 
 finds warnings, stores whole batches with one statement, then publishes each stored row on its
 space's received channel when someone listens to that space. The buffer is bounded: when it is
 full, log rows are dropped and counted (events are never affected), and nothing here can fail
-a request.
+a request. A row that cannot be prepared or stored is set aside alone — counted and logged by
+app/lib/group_commit.py's `write_isolating` — and the rest of its batch, from any space, is stored.
 """
 import json
 import logging
@@ -19,7 +20,7 @@ from flask import Flask, Response, current_app, g, request
 
 from app import db
 from app.pubsub import listening_key, received_channel
-from app.lib import clock
+from app.lib import clock, group_commit
 from app.lib.background import BackgroundQueue
 from app.received import redact, store, warnings
 
@@ -34,6 +35,7 @@ LISTENING_TTL_SECONDS = 30
 # rows and the first pushed one.
 LISTENING_CACHE_SECONDS = 0.5
 LISTENING_SETTLE_SECONDS = LISTENING_CACHE_SECONDS + 0.25
+WRITER = "received-log"
 BATCH_MAX = 500
 # How long the writer lets a batch gather after its first row.
 BATCH_WAIT_SECONDS = 0.1
@@ -103,19 +105,40 @@ class ReceivedLog(BackgroundQueue):
             self._report_drops()
 
     def write(self, batch: list[Captured]) -> list[dict]:
-        """Store a batch with one statement, then publish the rows of listened spaces (app context required)."""
+        """Store a batch, then publish the rows of listened spaces (app context required); return those rows.
+
+        One statement per batch; a row that cannot be prepared or stored is set aside (counted,
+        logged without its content) and the others are stored. StorageUnavailable when the
+        database cannot be reached at all.
+        """
         time_warn_ms = self.app.config["RECEIVED_TIME_WARN_MINUTES"] * 60_000
         rows = []
         for n, item in enumerate(batch, 1):
-            rows.append(prepare(item, time_warn_ms))
+            try:
+                rows.append(prepare(item, time_warn_ms))
+            except Exception as exc:
+                self.dropped += 1
+                group_commit.set_aside(WRITER, exc, f"space {item.space_id}, {item.method} {item.path}")
             if n % YIELD_EVERY == 0:
                 # Under gevent this thread shares the worker with requests: let them run.
                 time.sleep(0)
         listened = self._listened_spaces({item.space_id for item in batch})
-        with db.connection() as conn:
-            stored = store.record_requests(conn, rows, returning=listened)
+        stored: list[dict] = []
+
+        def record(part: list[dict]) -> list[bool]:
+            with db.connection() as conn:
+                stored.extend(store.record_requests(conn, part, returning=listened))
+            return [True] * len(part)
+
+        results = group_commit.write_isolating(
+            WRITER, record, rows, describe=lambda row: f"space {row['space_id']}, {row['endpoint']}")
+        failed = [r for r in results if isinstance(r, BaseException)]
+        self.dropped += len(failed)
+        if failed and len(failed) == len(rows) and isinstance(failed[0], db.StorageUnavailable):
+            self.dropped -= len(failed)
+            raise failed[0]
         publisher = self.app.extensions["xt_publisher"]
-        for row in stored:
+        for row in sorted(stored, key=lambda r: r["id"]):
             publisher.publish(received_channel(row["space_id"]), {"type": "received", **row})
         return stored
 

@@ -56,7 +56,7 @@ def parse_filters(args) -> Filters:
     if status and status not in STATUSES:
         raise FilterError("status", "choose a status from the list")
     before_raw = args.get("before", "").strip()
-    if before_raw and (not before_raw.isdigit() or len(before_raw) > 18):
+    if before_raw and (not (before_raw.isascii() and before_raw.isdigit()) or len(before_raw) > 18):
         raise FilterError("before", "must be a request number")
     return Filters(endpoint=endpoint, status=status, warned=args.get("warned", "") in ("1", "on"),
                    before=int(before_raw) if before_raw else None, listen=args.get("listen", "") == "1")

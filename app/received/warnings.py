@@ -44,9 +44,11 @@ def _absent(value) -> bool:
 def _time_ms(value) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 20:
         return int(value.strip())
-    if isinstance(value, (int, float)) and float(value).is_integer():
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
 

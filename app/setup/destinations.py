@@ -107,7 +107,7 @@ def _submitted(kind: str) -> tuple[dict, dict]:
     if kind == "postback" and fields.get("expect_status"):
         raw = fields["expect_status"]
         # A number goes to configure.py as a number; anything else is refused there with its message.
-        fields["expect_status"] = int(raw) if raw.isdigit() and len(raw) < 6 else raw
+        fields["expect_status"] = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else raw
     if kind == "capi" and not fields.get("graph_version"):
         fields.pop("graph_version", None)
     return fields, values

@@ -145,11 +145,18 @@ def test_it_rejects_times_outside_the_plausibility_window(client, space, clock):
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'"deposit"', b'{"event": "deposit", "value": NaN}',
-                                 b'{"event": "deposit"', b"\xff\xfe"])
+                                 b'{"event": "deposit"'])
 def test_it_rejects_a_body_that_is_not_a_json_object(client, space, db, raw):
     r = post(client, space, raw)
     assert r.status_code == 400
     assert r.json["status"] == "invalid_json"
+    assert count_events(db) == 0
+
+
+def test_it_rejects_a_body_that_is_not_utf8_as_invalid_text(client, space, db):
+    r = post(client, space, b"\xff\xfe")
+    assert r.status_code == 400
+    assert r.json["status"] == "invalid_text"
     assert count_events(db) == 0
 
 

@@ -127,7 +127,6 @@ def test_it_refuses_to_add_someone_already_a_member(app, login, db, space):
     ("not-an-email", "viewer", "email"),
     ("", "viewer", "email"),
     ("a b@example.com", "viewer", "email"),
-    ("a\x00b@example.com", "viewer", "email"),
     ("ann@localhost", "viewer", "email"),
     ("x" * 250 + "@example.com", "viewer", "email"),
     ("carol@example.com", "owner", "role"),

@@ -82,9 +82,10 @@ class Exchange:
 
 
 def excerpt(text: str | bytes) -> str:
-    """At most 2 KB of text (bytes decoded leniently)."""
+    """At most 2 KB of text (bytes decoded leniently, NUL characters dropped: PostgreSQL text refuses them)."""
     if isinstance(text, bytes):
         text = text[:EXCERPT_BYTES].decode("utf-8", "replace")
+    text = text.replace("\x00", "")
     encoded = text.encode("utf-8")
     if len(encoded) <= EXCERPT_BYTES:
         return text
@@ -94,7 +95,7 @@ def excerpt(text: str | bytes) -> str:
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """The Retry-After header in seconds (delta-seconds form), or None."""
     raw = response.headers.get("retry-after", "").strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(raw)
     if raw:
         from email.utils import parsedate_to_datetime

@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 import httpx
 
-from app.delivery.destinations import (DestinationError, Sent, check_http_url, check_status, exchange, excerpt,
-                                       format_value)
+from app.delivery.destinations import (DeliveryError, DestinationError, Sent, check_http_url, check_status,
+                                       exchange, excerpt, format_value)
 
 KIND = "postback"
 BATCH_SIZE = 1
@@ -75,8 +75,34 @@ MACRO_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def macro_outside_path_and_query(template: str) -> str | None:
+    """The part of `template` (scheme, user info, host, port, fragment) holding a {macro}, or None.
+
+    Macros may fill in only the path and the query: where the worker connects is fixed when the
+    destination is saved, not chosen by whoever sends events (docs/security.md, SSRF).
+    """
+    scheme, sep, rest = template.partition("://")
+    if "{" in scheme or not sep:
+        return "scheme" if "{" in scheme else None
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "{" in authority:
+        userinfo, at, hostport = authority.rpartition("@")
+        if at and "{" in userinfo:
+            return "user info"
+        host, colon, port = hostport.rpartition(":") if not hostport.endswith("]") else (hostport, "", "")
+        return "port" if colon and "{" in port and "{" not in host else "host"
+    if "{" in rest[end:].partition("#")[2]:
+        return "fragment"
+    return None
+
+
 def check_template(raw: Any) -> str:
-    """An http(s) URL template whose every {macro} is known."""
+    """An http(s) URL template whose every {macro} is known and sits in the path or the query."""
+    part = macro_outside_path_and_query(raw.strip()) if isinstance(raw, str) else None
+    if part is not None:
+        raise DestinationError(f"url_template: macros are allowed only in the path and the query, not in the {part}",
+                               field="url_template")
     template = check_http_url(raw, "url_template")
     unknown = [name for name in MACRO_RE.findall(template) if name not in MACROS]
     if unknown:
@@ -110,6 +136,11 @@ def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: d
     """Request the expanded URL with the configured method; success is the expected status (or any 2xx)."""
     (delivery,) = deliveries
     config = destination["config"]
+    part = macro_outside_path_and_query(config["url_template"])
+    if part is not None:
+        # Saved before the rule existed: never let an event choose where the worker connects.
+        raise DeliveryError(f"url_template has a macro in the {part}; macros are allowed only in the path and"
+                            " the query (edit the destination)", permanent=True)
     url = expand(config["url_template"], delivery, destination["event_map"])
     result = exchange(client, config["method"], url, headers={"user-agent": USER_AGENT},
                       request_excerpt=excerpt(f"{config['method']} {url}"))
