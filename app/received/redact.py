@@ -39,12 +39,26 @@ def redact_params(params: dict) -> dict:
     return shown
 
 
+def _not_json(name: str):
+    """NaN and Infinity are not JSON (RFC 8259) and PostgreSQL's json refuses them: such a body is
+    shown as an excerpt, as the API refused it (invalid_json)."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one beyond float range (1e999) is refused like NaN."""
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is out of range")
+    return number
+
+
 def redact_body(raw: bytes) -> tuple[dict, str | None]:
     """(params, excerpt) of a POST body: its JSON object redacted, or a redacted excerpt of anything else."""
     if not raw:
         return {}, None
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite_float)
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):

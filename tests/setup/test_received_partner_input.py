@@ -128,3 +128,18 @@ def test_a_case_variant_in_another_space_is_not_named(app, client, login, space,
     _, shown = shown_row(app, login, space, db)
     text = warning_text(shown, "unknown_uid")
     assert uid not in text and "letter case" not in text
+
+
+@pytest.mark.parametrize("body", [
+    '{"event": "deposit", "uid": "u-1", "value": NaN}',
+    '{"event": "deposit", "uid": "u-1", "value": -Infinity}',
+    '{"event": "deposit", "uid": "u-1", "value": 1e999}',
+])
+def test_a_body_that_is_not_json_for_postgres_is_logged_with_its_neighbours(app, client, space, db, body):
+    before = post(client, "/events", space, {"event": "contact", "uid": "before"})
+    refused = post(client, "/events", space, body)
+    after = post(client, "/events", space, {"event": "contact", "uid": "after"})
+    assert refused.status_code == 400
+    rows = logged(app, db, space)
+    assert [r["status"] for r in rows] == [before.json["status"], refused.json["status"], after.json["status"]]
+    assert rows[1]["body_excerpt"] and "u-1" in rows[1]["body_excerpt"]
