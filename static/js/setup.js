@@ -28,11 +28,7 @@ document.addEventListener("click", function (event) {
   }
 });
 
-// Forms with data-confirm="question" ask before they are sent.
-document.addEventListener("submit", function (event) {
-  var form = event.target.closest("form[data-confirm]");
-  if (form && !window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
-}, true);
+// data-confirm forms ask once, in static/js/forms.js (loaded by every page).
 
 // A form that is being sent disables its submit buttons, so a second click sends nothing
 // (the server also answers a repeated form token with the first answer).

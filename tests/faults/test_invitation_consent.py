@@ -14,8 +14,10 @@ STOLEN_PASSWORD = "attacker chose this password"
 
 
 def add_member(client, space_slug: str, email: str, role: str = "admin"):
+    # The screen answers Post/Redirect/Get: the invitation link is on the page the redirect shows.
     return client.post(f"/spaces/{space_slug}/members/",
-                       data={"csrf_token": csrf_of(client, space_slug), "email": email, "role": role})
+                       data={"csrf_token": csrf_of(client, space_slug), "email": email, "role": role},
+                       follow_redirects=True)
 
 
 def invitation_token(response) -> str:
