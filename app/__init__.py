@@ -52,13 +52,20 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     app.register_blueprint(dashboard_bp)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
 
+    from app.telegram.webhook import bp as telegram_webhook_bp
+    app.register_blueprint(telegram_webhook_bp)
+
     from app.docs.views import bp as docs_bp
     app.register_blueprint(docs_bp)
 
-    from app.setup import destinations, domains, keys, links, members, received, spaces
-    for module in (spaces, members, links, domains, keys, destinations, received):
+    from app.setup import destinations, domains, keys, links, members, received, spaces, telegram
+    for module in (spaces, members, links, domains, keys, destinations, received, telegram):
         app.register_blueprint(module.bp)
     app.register_blueprint(members.invite_bp)
+    from app.cost import api as cost_api, views as cost_views
+    from app.report import views as report_views
+    for blueprint in (cost_api.bp, cost_views.bp, report_views.api_bp, report_views.bp):
+        app.register_blueprint(blueprint)
     from app.web.store import ROLE_RANK
     app.jinja_env.globals["role_at_least"] = lambda role, needed: ROLE_RANK[role] >= ROLE_RANK[needed]
 
@@ -91,6 +98,9 @@ def close_app(app: Flask) -> None:
     received_log = app.extensions.get("xt_received_log")
     if received_log is not None:
         received_log.flush(timeout=2)
+    telegram_http = app.extensions.get("xt_telegram_http")
+    if telegram_http is not None:
+        telegram_http.close()
     app.extensions["xt_publisher"].flush(timeout=2)
     app.extensions["xt_pool"].close()
     app.extensions["xt_redis"].close()

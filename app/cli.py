@@ -12,9 +12,11 @@ from app.dashboard import cli as deck_cli
 from app.delivery import cli as delivery_cli
 from app.lib import clock, passwords
 from app.link import cli as link_cli
+from app.rate import cli as rates_cli
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space import store as space_store
 from app.space.cli import space_or_fail as _space_or_fail
+from app.web import store as web_store
 
 
 def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dict[str, str]:
@@ -24,11 +26,30 @@ def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dic
                    else auth_store.create_key(conn, space_id, kind, now)) for kind in kinds}
 
 
+def _read_password(from_stdin: bool) -> str:
+    """The password from standard input (first line) when asked or not a terminal, else a hidden prompt."""
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _create_demo_link(conn, space_id: int, base: str) -> dict:
+    """The first run's link `demo`: its landing mints a click and redirects to the links guide with the uid."""
+    from app.link.parse import parse_link
+    from app.link.store import create_link
+    link_in = parse_link({"slug": "demo", "kind": "web", "target": f"{base}/docs/links?uid={{uid}}",
+                          "name": "Demo landing", "mode": "redirect"}, frozenset())
+    return create_link(conn, space_id, link_in, clock.now())
+
+
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
     link_cli.register(app)
     delivery_cli.register(app)
     deck_cli.register(app)
+    rates_cli.register(app)
+    from app.telegram import cli as telegram_cli
+    telegram_cli.register(app)
 
     @app.cli.group("db")
     def db_group():
@@ -137,16 +158,36 @@ def register_cli(app: Flask) -> None:
             user = auth_store.find_user_by_email(conn, email)
             created = user is None
             if created:
-                if password_stdin or not sys.stdin.isatty():
-                    password = sys.stdin.readline().rstrip("\r\n")
-                else:
-                    password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+                password = _read_password(password_stdin)
                 if len(password) < passwords.MIN_LENGTH:
                     _fail(as_json, f"password must be at least {passwords.MIN_LENGTH} characters")
                 user = auth_store.create_user(conn, email, passwords.hash_password(password))
             auth_store.set_membership(conn, space["id"], user["id"], role)
         _emit(as_json, {"user": email, "space": space["slug"], "role": role, "created": created},
               f"{email} is {role} of {space['slug']}" + (" (new user)" if created else ""))
+
+    @user_group.command("reset-password")
+    @click.argument("email")
+    @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def reset_password_command(email: str, password_stdin: bool, as_json: bool):
+        """Set a user's new password (prompt, or stdin for scripts) and end every open session of theirs."""
+        email = email.strip().lower()
+        with db.connection() as conn:
+            known = auth_store.find_user_by_email(conn, email) is not None
+        if not known:
+            _fail(as_json, f"no user with email {email!r}; `flask --app wsgi user create` adds one")
+        password = _read_password(password_stdin)
+        if len(password) < passwords.MIN_LENGTH:
+            _fail(as_json, f"password must be at least {passwords.MIN_LENGTH} characters")
+        with db.transaction() as conn:
+            user = auth_store.find_user_by_email(conn, email)
+            if user is None:
+                _fail(as_json, f"no user with email {email!r}")
+            auth_store.set_password(conn, user["id"], passwords.hash_password(password))
+            ended = web_store.delete_user_sessions(conn, user["id"])
+        _emit(as_json, {"email": user["email"], "reset": True},
+              f"password of {user['email']} reset; {ended} open session(s) ended")
 
     @app.cli.command("bootstrap")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -164,9 +205,11 @@ def register_cli(app: Flask) -> None:
             password = secrets.token_urlsafe(12)
             user = auth_store.create_user(conn, "admin@xtracker.local", passwords.hash_password(password))
             auth_store.set_membership(conn, space["id"], user["id"], "admin")
-        base = current_app.config["PUBLIC_URL"]
+            base = current_app.config["PUBLIC_URL"]
+            link = _create_demo_link(conn, space["id"], base)
         payload = {"created": True, "space": space["slug"], "email": user["email"], "password": password,
-                   "login_url": f"{base}/login", "bearer": keys["bearer"], "ingest_token": keys["ingest"]}
+                   "login_url": f"{base}/login", "bearer": keys["bearer"], "ingest_token": keys["ingest"],
+                   "demo_link": f"{base}/{link['slug']}"}
         _emit(as_json, payload, "\n".join([
             "", "XTRACKER first run: a demo space and an admin login were created.",
             f"  login:        {payload['login_url']}",
@@ -175,6 +218,7 @@ def register_cli(app: Flask) -> None:
             f"  space:        {space['slug']}",
             f"  bearer:       {keys['bearer']}",
             f"  ingest token: {keys['ingest']}",
+            f"  demo link:    {payload['demo_link']}",
             "These are shown once; store them now. Try:",
             f"  curl -X POST {base}/events -H 'Authorization: Bearer {keys['bearer']}'"
             " -H 'Content-Type: application/json' -d '{\"event\":\"contact\",\"uid\":\"demo1\"}'", "",

@@ -1,6 +1,6 @@
 """Deck benchmark: the 30-day deck and each partial on a year of history, next to the same on a small space.
 
-Usage: .venv/bin/python bench/dashboard.py [--clicks 1000000] [--events 10000000] [--runs 15]
+Usage: .venv-test/bin/python bench/dashboard.py [--clicks 1000000] [--events 10000000] [--runs 15]
 
 1. Starts a private PostgreSQL (fsync off: the load is throwaway; reads are what is timed) and Redis in a temp dir and migrates.
 2. Generates two spaces with COPY (rollup triggers off during the load, then deck_rebuild):

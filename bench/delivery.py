@@ -1,6 +1,6 @@
 """Delivery benchmark: drain a queue of webhook deliveries, beside a bare httpx sender (the ceiling).
 
-Usage: .venv/bin/python bench/delivery.py [--count 100000] [--workers 2] [--rounds 4]
+Usage: .venv-test/bin/python bench/delivery.py [--count 100000] [--workers 2] [--rounds 4]
 
 1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir,
    migrates, and creates a space and a webhook destination through the CLI.

@@ -1,6 +1,6 @@
 """Ingest benchmark: POST /events against gunicorn as the Procfile runs it, beside its ceilings.
 
-Usage: .venv/bin/python bench/ingest.py [--seconds 15] [--connections 64]   (or `make bench-ingest`)
+Usage: .venv-test/bin/python bench/ingest.py [--seconds 15] [--connections 64]   (or `make bench-ingest`)
 
 1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir.
 2. Serves, one at a time and each with gunicorn.conf.py (gevent, WEB_CONCURRENCY=2):

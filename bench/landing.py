@@ -1,6 +1,6 @@
 """Landing benchmark: GET /<slug> against gunicorn as the Procfile runs it, beside the hello-world ceiling.
 
-Usage: .venv/bin/python bench/landing.py [--seconds 15] [--connections 64] [--without-rollup-triggers]
+Usage: .venv-test/bin/python bench/landing.py [--seconds 15] [--connections 64] [--without-rollup-triggers]
 
 1. Starts a private PostgreSQL (durable settings, as in production) and Redis in a temp dir,
    migrates, and creates a space with a bot link through the CLI.

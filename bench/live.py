@@ -1,6 +1,6 @@
 """Live feed benchmark: many websocket viewers on one web process, events ingested at a steady rate.
 
-Usage: .venv/bin/python bench/live.py [--viewers 1000] [--spaces 100] [--rate 1000] [--seconds 10]
+Usage: .venv-test/bin/python bench/live.py [--viewers 1000] [--spaces 100] [--rate 1000] [--seconds 10]
 
 1. Starts a private PostgreSQL and Redis, migrates, creates --spaces spaces and one viewer who is
    a member of all of them.

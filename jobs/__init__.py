@@ -2,8 +2,9 @@
 import redis
 from flask import Flask
 
-# xt-delivery first: a delivery backlog must not wait behind housekeeping.
-QUEUES = ("xt-delivery", "xt-default")
+# xt-telegram first: a join request's welcome must go within Telegram's 5-minute window, and
+# its job is short (a 30 s budget); xt-delivery next: a backlog must not wait behind housekeeping.
+QUEUES = ("xt-telegram", "xt-delivery", "xt-default")
 
 
 def queue_connection(app: Flask) -> redis.Redis:

@@ -90,5 +90,8 @@ def test_bootstrap_creates_the_demo_space_and_admin_once(servers, db):
     first = json.loads(cli(servers, "bootstrap", "--json").stdout)
     assert first["created"] is True and first["space"] == "demo" and first["email"] == "admin@xtracker.local"
     assert first["login_url"].endswith("/login") and first["bearer"].startswith("xtb_")
+    assert first["demo_link"].endswith("/demo")
+    link = db.execute("SELECT slug, kind, mode, archived_at FROM links").fetchone()
+    assert link == {"slug": "demo", "kind": "web", "mode": "redirect", "archived_at": None}
     assert json.loads(cli(servers, "bootstrap", "--json").stdout) == {"created": False}
     assert db.execute("SELECT count(*) AS n FROM spaces").fetchone()["n"] == 1

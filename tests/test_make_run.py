@@ -1,4 +1,5 @@
-"""`make run` as a new user runs it: private databases under the var dir, all processes, Ctrl-C, rerun."""
+"""`make run` as a new user runs it: private databases under the var dir, all processes under supervisord,
+a killed process restarted, Ctrl-C, rerun."""
 import json
 import os
 import re
@@ -10,6 +11,8 @@ import time
 import httpx
 
 from tests.conftest import ROOT, free_port
+
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 
 
 class MakeRun:
@@ -45,6 +48,12 @@ class MakeRun:
             time.sleep(0.2)
         raise AssertionError("make run did not become ready:\n" + self.output)
 
+    def wait_for(self, text: str, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert time.monotonic() < deadline and self.process.poll() is None, self.output
+            time.sleep(0.2)
+
     def ctrl_c(self):
         """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
         os.killpg(self.process.pid, signal.SIGINT)
@@ -59,13 +68,23 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
     first = MakeRun(var_dir, free_port())
     try:
         first.wait_ready()
-        deadline = time.monotonic() + 10
-        while "scheduler.1" not in first.output or "worker.1" not in first.output:
-            assert time.monotonic() < deadline, first.output
-            time.sleep(0.2)
+        first.wait_for("demo link:")
+        for name in ("web", "worker", "scheduler"):
+            assert re.search(rf"success: {name} entered RUNNING state", first.output), first.output
+        # The credentials come only once every process runs and /readyz answers, and are kept 0600.
+        up = first.output.index("XTRACKER is up")
+        bearer_at = first.output.index("bearer:")
+        assert up < bearer_at and "xtb_" not in first.output[:up], first.output
         bearer = re.search(r"bearer:\s+(xtb_\S+)", first.output).group(1)
         assert re.search(r"password:\s+\S{12,}", first.output)
         assert "admin@xtracker.local" in first.output and "/login" in first.output
+        credentials = var_dir / "first-run-credentials.txt"
+        assert credentials.stat().st_mode & 0o777 == 0o600
+        assert bearer in credentials.read_text() and "admin@xtracker.local" in credentials.read_text()
+        assert str(credentials) in first.output
+        demo = re.search(r"demo link:\s+(\S+)", first.output).group(1).replace("localhost", "127.0.0.1")
+        landing = httpx.get(demo, headers={"User-Agent": BROWSER_UA})
+        assert landing.status_code == 302 and re.search(r"uid=[\w-]{8,}", landing.headers["Location"])
         body = {"event": "deposit", "uid": "mr", "value": "9.99", "eid": "make-run-1"}
         r = httpx.post(first.url + "/events", json=body, headers={"Authorization": f"Bearer {bearer}"})
         assert r.json()["status"] == "queued"
@@ -82,6 +101,8 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
         pass
     leftovers = subprocess.run(["pgrep", "-f", str(var_dir)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], leftovers
+    assert not any(line.startswith("supervisor") and ("exited:" in line or "gave up:" in line)
+                   for line in first.output.splitlines()), first.output
     assert not (var_dir / "pg" / "pgdata" / "postmaster.pid").exists()
     assert not (var_dir / "redis" / "run" / "redis.sock").exists()
     assert (var_dir / "secret_key").stat().st_mode & 0o777 == 0o600
@@ -92,8 +113,20 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
     second = MakeRun(var_dir, free_port())
     try:
         second.wait_ready()
+        second.wait_for("still in")
         assert "existing data kept" in second.output and "xtb_" not in second.output
+        assert f"first run's login and secrets are still in {var_dir / 'first-run-credentials.txt'}" in second.output
         r = httpx.post(second.url + "/events", json=body, headers={"Authorization": f"Bearer {bearer}"})
         assert r.json()["status"] == "duplicate"
+        # supervisord restarts a process that dies, and says so.
+        second.wait_for("success: worker entered RUNNING state")
+        worker_pid = int(re.findall(r"spawned: 'worker' with pid (\d+)", second.output)[-1])
+        os.kill(worker_pid, signal.SIGKILL)
+        second.wait_for("exited: worker (terminated by SIGKILL")
+        deadline = time.monotonic() + 60
+        while len(re.findall(r"success: worker entered RUNNING state", second.output)) < 2:
+            assert time.monotonic() < deadline and second.process.poll() is None, second.output
+            time.sleep(0.2)
+        assert int(re.findall(r"spawned: 'worker' with pid (\d+)", second.output)[-1]) != worker_pid
     finally:
         second.ctrl_c()

@@ -178,6 +178,7 @@ def test_a_fold_committed_while_a_rebuild_waits_for_the_lock_is_counted_once_in_
         send_event(client, space, event="deposit", uid="late", value="10.00", currency="USD", eid="d-1",
                    occurred_at_ms=clock_lib.to_ms(late))
         folder.execute("SELECT fold_rollups(%s)", (space["id"],))
+        folder.execute("SELECT fold_reports(%s)", (space["id"],))
         folder.commit()
         saver.join(60)
         assert not saver.is_alive() and not errors, errors
@@ -188,5 +189,11 @@ def test_a_fold_committed_while_a_rebuild_waits_for_the_lock_is_counted_once_in_
     kept = db.execute(query, (space["id"],)).fetchall()
     deposits = [r for r in kept if r["kind"] == "event:deposit" and r["link_slug"] == "*"]
     assert [(r["day"], r["n"]) for r in deposits] == [(late.date() + timedelta(days=1), 1)]
+    reports = ("SELECT day, link_slug, currency, deposits, revenue FROM report_days WHERE space_id = %s"
+               " AND deposits <> 0 ORDER BY 1, 2, 3")
+    kept_reports = db.execute(reports, (space["id"],)).fetchall()
+    assert [(r["day"], r["deposits"]) for r in kept_reports] == [(late.date() + timedelta(days=1), 1)]
     db.execute("SELECT deck_rebuild(%s)", (space["id"],))
+    db.execute("SELECT report_rebuild(%s)", (space["id"],))
     assert kept == db.execute(query, (space["id"],)).fetchall()
+    assert kept_reports == db.execute(reports, (space["id"],)).fetchall()

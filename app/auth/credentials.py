@@ -53,11 +53,13 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _check(secret: str, kind: str) -> int:
+def _check(secret: str, kind: str, also: tuple[str, ...] = ()) -> int:
     row = _lookup(secret)
     if row is None:
         raise AuthError("unknown secret")
-    if row["kind"] != kind:
+    if row["kind"] != kind and row["kind"] not in also:
+        if row["kind"] == "report":
+            raise AuthError("this is a read-only report key: it reads GET /reports and GET /costs and writes nothing")
         if row["kind"] == "bearer":
             raise AuthError("this is a bearer secret: it must never travel in a URL; use the ingest token"
                             " for GET endpoints, and rotate the bearer secret because it has been exposed")
@@ -79,6 +81,17 @@ def require_bearer() -> int:
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthError("Authorization header must be 'Bearer <secret>'")
     return _check(secret.strip(), "bearer")
+
+
+def require_reader() -> int:
+    """The space id of the request's `Authorization: Bearer` bearer secret or read-only report key, or AuthError."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header:
+        raise AuthError("missing Authorization: Bearer <secret> header (the bearer secret or a report key)")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthError("Authorization header must be 'Bearer <secret>'")
+    return _check(secret.strip(), "bearer", also=("report",))
 
 
 def require_ingest_token() -> int:

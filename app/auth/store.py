@@ -43,6 +43,35 @@ def lock_live_key(conn: psycopg.Connection, space_id: int, kind: str) -> dict | 
     ).fetchone()
 
 
+def create_report_key(conn: psycopg.Connection, space_id: int, label: str, now: datetime) -> str:
+    """Mint a read-only report key named `label`; return the secret (the only time it exists in full)."""
+    secret = tokens.new_secret("report")
+    conn.execute(
+        "INSERT INTO api_keys (space_id, kind, secret_hash, hint, created_at, label)"
+        " VALUES (%(space_id)s, 'report', %(hash)s, %(hint)s, %(now)s, %(label)s)",
+        {"space_id": space_id, "hash": tokens.digest(secret), "hint": tokens.hint(secret), "now": now, "label": label},
+    )
+    return secret
+
+
+def list_report_keys(conn: psycopg.Connection, space_id: int) -> list[dict]:
+    """The space's live report keys (id, label, hint, created_at), newest first."""
+    return conn.execute(
+        "SELECT id, label, hint, created_at FROM api_keys"
+        " WHERE space_id = %(space_id)s AND kind = 'report' AND expires_at IS NULL ORDER BY created_at DESC, id DESC",
+        {"space_id": space_id},
+    ).fetchall()
+
+
+def revoke_report_key(conn: psycopg.Connection, space_id: int, key_id: int, now: datetime) -> bool:
+    """End one of the space's report keys now; False when the space has no such live key."""
+    return conn.execute(
+        "UPDATE api_keys SET expires_at = %(now)s"
+        " WHERE space_id = %(space_id)s AND id = %(id)s AND kind = 'report' AND expires_at IS NULL",
+        {"space_id": space_id, "id": key_id, "now": now},
+    ).rowcount > 0
+
+
 def find_key(conn: psycopg.Connection, secret: str) -> dict | None:
     """The key row whose digest matches `secret` (expired or not), or None."""
     return conn.execute(
@@ -82,6 +111,11 @@ def find_user_by_email(conn: psycopg.Connection, email: str) -> dict | None:
         "SELECT id, email, password_hash, created_at FROM users WHERE email = %(email)s",
         {"email": email.strip().lower()},
     ).fetchone()
+
+
+def set_password(conn: psycopg.Connection, user_id: int, password_hash: str) -> None:
+    """Replace the user's password hash (an Argon2id string from app.lib.passwords)."""
+    conn.execute("UPDATE users SET password_hash = %(hash)s WHERE id = %(id)s", {"hash": password_hash, "id": user_id})
 
 
 def set_membership(conn: psycopg.Connection, space_id: int, user_id: int, role: str) -> None:

@@ -16,12 +16,14 @@ from app import db
 from app.dashboard import store
 from app.delivery import store as delivery_store
 from app.dashboard.filters import Filters
+from app.report.build import build_report
+from app.report.query import DIMENSIONS
 from app.reporting import store as reporting
 
 STAGE_LABELS = {"contact": "Contact", "subscribed": "Subscribed", "registration": "Registration",
                 "deposit": "Deposit"}
 ATTRIBUTION_COLUMNS = ("link", "clicks", "subscribed", "registration", "deposit", "revenue", "click_to_deposit",
-                       "revenue_per_click")
+                       "revenue_per_click", "cost", "profit", "roi")
 MAP_METRICS = ("clicks", "deposits")
 WAVE_WIDTH, WAVE_HEIGHT = 600, 140
 COUNTRY_NAMES_FILE = Path(__file__).resolve().parent.parent.parent / "static" / "img" / "countries.json"
@@ -44,6 +46,18 @@ def _totals(space: dict, filters: Filters) -> dict:
     if key not in cache:
         with db.connection() as conn:
             cache[key] = reporting.totals(conn, space["id"], filters.first_day, filters.last_day, filters.link)
+    return cache[key]
+
+
+def _money(space: dict, filters: Filters, link: str | None) -> dict:
+    """Cost, converted revenue, profit and ROI per link and in total (the Reports engine, app/report/build.py)."""
+    key = ("money", space["id"], filters, link)
+    cache = g.setdefault("xt_report_cache", {})
+    if key not in cache:
+        report = build_report(space, [DIMENSIONS["link"]], {"link": link} if link else {}, filters.first_day,
+                              filters.last_day)
+        lines = {line.key["link"]: line for line in report["lines"]}
+        cache[key] = {"lines": lines, "totals": report["totals"]}
     return cache[key]
 
 
@@ -123,7 +137,10 @@ def revenue_context(space: dict, filters: Filters) -> dict:
               for b in buckets]
     ticks = [{"x": round(i * step, 1), "label": labels[i]}
              for i in range(0, len(buckets), max(1, len(buckets) // 6))]
+    money = _money(space, filters, filters.link)["totals"]
     return {"currencies": [{"code": code, "deposits": n, "amount": amount} for code, (n, amount) in currencies],
+            "cost": money.row.cost, "cost_main": money.metrics["cost"], "revenue_main": money.row.revenue,
+            "profit": money.metrics["profit"], "roi": money.metrics["roi"],
             "main": main, "deposits": report["counts"].get("event:deposit", 0), "clicks": clicks,
             "revenue_per_click": (main_amount / clicks) if clicks else None,
             "wave": {"lines": lines, "ticks": ticks, "width": WAVE_WIDTH, "height": WAVE_HEIGHT,
@@ -167,7 +184,13 @@ def attribution_context(space: dict, filters: Filters, sort: str = "deposit", di
         elif row["kind"].startswith("stage:"):
             entry[row["kind"][6:]] += int(row["n"])
     result = []
+    money = _money(space, filters, None)["lines"]
     for entry in table.values():
+        line = money.get(entry["slug"])
+        entry["cost_money"] = line.row.cost if line else None
+        entry["cost"] = line.metrics["cost"] if line else Decimal(0)
+        entry["profit"] = line.metrics["profit"] if line else None
+        entry["roi"] = line.metrics["roi"] if line else None
         entry["click_to_deposit"] = rate(entry["deposit"], entry["clicks"])
         entry["revenue_per_click"] = (entry["revenue"] / entry["clicks"]) if entry["clicks"] else None
         entry["other_currencies"] = sorted(entry["other_currencies"])

@@ -132,7 +132,7 @@ class Hub:
                         message = pubsub.get_message(timeout=0.0)
                     if batch:
                         self.dispatch(batch)
-            except redis.RedisError as exc:
+            except Exception as exc:  # Redis gone, or anything else: the hub must outlive it and resubscribe
                 self.subscribed.clear()
                 if self.stopping.is_set():
                     break

@@ -24,6 +24,7 @@ from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
 from app.ingress.signals import announce_event
+from app.telegram import pool as telegram_pool
 
 bp = Blueprint("landing", __name__)
 
@@ -242,6 +243,22 @@ def _record_click(link: dict, uid: str, now, fields: dict) -> None:
         announce_event(link["space_id"], outcome[1], contact, uid)
 
 
+def _channel_invite(link: dict, uid: str | None, now) -> tuple[str | None, str | None]:
+    """A channel link naming a connected channel: its per-click invite link and that click's uid (app/telegram/pool.py).
+
+    `now` None: a bot or preview, pointed at the shared link without claiming one. (None, None)
+    for other links, or when storage is unavailable (the landing then goes on as for any link).
+    """
+    if link["kind"] != "channel":
+        return None, None
+    try:
+        if now is None:
+            return telegram_pool.preview_invite(link), None
+        return telegram_pool.landing_invite(link, uid, now)
+    except db.StorageUnavailable:
+        return None, None
+
+
 def _is_a_visit() -> bool:
     """A person's page view: not a bot or link preview, not a HEAD probe, not a speculative prefetch."""
     if request.method != "GET" or useragents.is_bot(request.headers.get("User-Agent")):
@@ -249,9 +266,9 @@ def _is_a_visit() -> bool:
     return not useragents.is_prefetch(request.headers)
 
 
-def _send_on(link: dict, uid: str | None):
-    """The page that opens the destination at once (button as fallback), or a plain 302."""
-    url = destination(link["kind"], link["target"], uid)
+def _send_on(link: dict, uid: str | None, url: str | None = None):
+    """The page that opens `url` (else the link's destination) at once, button as fallback, or a plain 302."""
+    url = url or destination(link["kind"], link["target"], uid)
     if link["mode"] == "redirect":
         response = redirect(url, 302)
     else:
@@ -284,20 +301,21 @@ def show_landing(slug: str):
     if link is None:
         return _not_found()
     if not _is_a_visit():
-        return _send_on(link, None)
+        return _send_on(link, None, _channel_invite(link, None, None)[0])
     now = clock.now()
     now_ms = clock.to_ms(now)
     uid = _reused_uid(link, now_ms)
     if uid is not None:
-        return _send_on(link, uid)
-    uid = tokens.new_uid()
+        return _send_on(link, uid, _channel_invite(link, uid, now)[0])
+    invite_url, uid = _channel_invite(link, None, now)
+    uid = uid or tokens.new_uid()
     try:
         _record_click(link, uid, now, _click_fields(link, now_ms))
     except db.StorageUnavailable as exc:
         # The ad click is paid for: send the person on even though this click cannot be counted.
         current_app.logger.warning("landing %s: click not recorded, storage unavailable: %s", link["slug"], exc)
-        return _send_on(link, None)
-    response = _send_on(link, uid)
+        return _send_on(link, None, invite_url)
+    response = _send_on(link, uid, invite_url)
     window = _landing().reuse_seconds
     if window:
         # Written by hand: every character of value and path is cookie-safe ([A-Za-z0-9._-] and

@@ -3,7 +3,7 @@ import hashlib
 import re
 import secrets
 
-SECRET_PREFIX = {"bearer": "xtb_", "ingest": "xti_"}
+SECRET_PREFIX = {"bearer": "xtb_", "ingest": "xti_", "report": "xtr_"}
 
 # Telegram's /start payload is at most 64 of [A-Za-z0-9_-]; "fb_" takes three.
 UID_RE = re.compile(r"[A-Za-z0-9_-]{1,61}")
@@ -15,7 +15,7 @@ def new_uid() -> str:
 
 
 def new_secret(kind: str) -> str:
-    """A 256-bit random secret whose prefix names its kind (xtb_ bearer, xti_ ingest token)."""
+    """A 256-bit random secret whose prefix names its kind (xtb_ bearer, xti_ ingest token, xtr_ report key)."""
     return SECRET_PREFIX[kind] + secrets.token_urlsafe(32)
 
 

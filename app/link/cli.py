@@ -5,6 +5,7 @@ from flask import Flask, current_app
 
 from app import db
 from app.lib import clock
+from app.telegram import pool as telegram_pool
 from app.link import domains, store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, LinkError, parse_link, reserved_slugs
 from app.link.urls import landing_urls, verified_hosts as _verified_hosts
@@ -64,11 +65,15 @@ def register(app: Flask) -> None:
             _fail(as_json, str(exc))
         with db.transaction() as conn:
             row = _space(conn, space, as_json)
+            unconnected = telegram_pool.unconnected_channel_error(conn, row["id"], link_in.kind, link_in.target)
+            if unconnected:
+                _fail(as_json, unconnected)
             try:
                 link = store.create_link(conn, row["id"], link_in, clock.now())
             except store.SlugTaken as exc:
                 _fail(as_json, str(exc))
             hosts = _verified_hosts(conn, row["id"])
+        telegram_pool.link_saved(current_app._get_current_object(), link)
         payload = {"ok": True, "space": row["slug"], **_link_json(link, hosts)}
         _emit(as_json, payload, f"link {link['slug']} created: {payload['landing_url']}")
 

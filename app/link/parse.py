@@ -25,6 +25,8 @@ _SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _BOT_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")
 _CHANNEL_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 _INVITE_RE = re.compile(r"\+[A-Za-z0-9_-]{8,64}")
+# A channel connected on the Telegram screen, named by its chat id (docs/telegram-channel-funnel.md).
+CHAT_ID_RE = re.compile(r"-100[0-9]{5,16}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\s]")
 MAX_URL = 2048
 MAX_DEFAULT = 200
@@ -81,7 +83,7 @@ def check_target(kind: Any, raw: Any) -> tuple[str, str]:
     if not isinstance(raw, str) or not raw.strip():
         raise LinkError("target is required: " + {
             "bot": "the bot's username, e.g. @my_funnel_bot",
-            "channel": "the channel's public link or username, e.g. https://t.me/my_channel",
+            "channel": "a connected channel's chat id (-100…), or a public link or username, e.g. https://t.me/my_channel",
             "web": "an http(s) URL, e.g. https://example.com/start?click={uid}",
         }[kind])
     text = raw.strip()
@@ -91,9 +93,12 @@ def check_target(kind: Any, raw: Any) -> tuple[str, str]:
             raise LinkError(f"{text!r} is not a bot username (5-32 of A-Z a-z 0-9 _, ending in 'bot')")
         return kind, name
     if kind == "channel":
+        if CHAT_ID_RE.fullmatch(text):
+            return kind, text
         name = _telegram_name(text)
         if not (_CHANNEL_NAME_RE.fullmatch(name) or _INVITE_RE.fullmatch(name)):
-            raise LinkError(f"{text!r} is not a public channel username or t.me link")
+            raise LinkError(f"{text!r} is not a public channel username or t.me link,"
+                            " nor a connected channel's chat id (-100…)")
         return kind, f"https://t.me/{name}"
     if len(text) > MAX_URL or _CONTROL_RE.search(text):
         raise LinkError(f"target must be a URL of at most {MAX_URL} characters without spaces")

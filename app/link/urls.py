@@ -3,7 +3,7 @@ import psycopg
 from flask import current_app
 
 from app.link import store
-from app.link.parse import destination
+from app.link.parse import CHAT_ID_RE, destination
 
 # An example uid (22 of [A-Za-z0-9_-], like a minted one) for showing what a deep link looks like.
 SAMPLE_UID = "Sample_uid-0123456789a"
@@ -22,4 +22,6 @@ def verified_hosts(conn: psycopg.Connection, space_id: int) -> list[str]:
 
 def sample_deep_link(link: dict) -> str:
     """Where a click on the link is sent, shown with SAMPLE_UID in place of a real uid."""
+    if link["kind"] == "channel" and CHAT_ID_RE.fullmatch(link["target"]):
+        return f"a per-click invite link (https://t.me/+…) of channel {link['target']}"
     return destination(link["kind"], link["target"], SAMPLE_UID)

@@ -27,14 +27,15 @@ def lock_for_rebuild(conn: psycopg.Connection, space_id: int) -> None:
     transaction mode) and is the one fold_rollups() takes. The transaction's snapshot is taken
     before the lock is granted; if a fold that folded something committed in between, this raises
     psycopg.errors.SerializationFailure and the caller retries in a new transaction
-    (sql/migrations/0013_fold_marks.sql).
+    (sql/migrations/0016_fold_marks.sql).
     """
     conn.execute("SELECT rollup_rebuild_lock(%(space_id)s)", {"space_id": space_id})
 
 
 def rebuild(conn: psycopg.Connection, space_id: int) -> None:
-    """Recompute the space's rollups from clicks, journeys and events."""
+    """Recompute the space's rollups (the deck's and the reports') from clicks, journeys and events."""
     conn.execute("SELECT deck_rebuild(%(space_id)s)", {"space_id": space_id})
+    conn.execute("SELECT report_rebuild(%(space_id)s)", {"space_id": space_id})
 
 
 def totals(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date, link: str | None) -> dict:

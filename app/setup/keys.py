@@ -7,10 +7,10 @@ so a revealed secret never lands in a cache, and secrets travel only in POST bod
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
-from app.auth import store as auth_store
+from app.auth import credentials, store as auth_store
 from app.lib import clock
 from app.setup import snippets
 from app.setup.common import notice, open_space, render_screen
@@ -90,8 +90,11 @@ def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token
     bearer = revealed.get("bearer")
     ingest = revealed.get("ingest") or token
     form = builder_form or {"preset": snippets.DEFAULT_PRESET, "event": snippets.DEFAULT_TRIGGER}
+    with db.connection() as conn:
+        report_keys = [{**k, "created": _local_time(k["created_at"], space["time_zone"])}
+                       for k in auth_store.list_report_keys(conn, space["id"])]
     return {
-        "secrets": _secret_rows(space), "revealed": revealed, "base_url": base_url,
+        "secrets": _secret_rows(space), "revealed": revealed, "base_url": base_url, "report_keys": report_keys,
         "grace_hours": current_app.config["KEY_GRACE_HOURS"],
         "code": snippets.curl_snippets(base_url, bearer, ingest) + [snippets.python_client(base_url, bearer)],
         "postbacks": snippets.ready_postbacks(base_url, ingest),
@@ -156,3 +159,33 @@ def build_postback(space):
     context = keys_context(current, {}, request.form, token)
     status = 400 if context["builder"].errors else 200
     return render_screen("setup/keys/page.html", current, "keys", status=status, **context)
+
+
+@bp.post("/report")
+@session.login_required
+def create_report_key(space):
+    """Create a named read-only report key and show it this once."""
+    current = open_space(space, "admin")
+    label = " ".join(request.form.get("label", "").split())
+    if not label or len(label) > 100:
+        return render_screen("setup/keys/page.html", current, "keys", status=400,
+                             errors={"label": "name the report key (1 to 100 characters), e.g. after the tool that uses it"},
+                             **keys_context(current, {}))
+    with db.transaction() as conn:
+        secret = auth_store.create_report_key(conn, current["id"], label, clock.now())
+    return render_screen("setup/keys/page.html", current, "keys", notice=f"Report key “{label}” created.",
+                         revealed_report={"label": label, "secret": secret}, **keys_context(current, {}))
+
+
+@bp.post("/report/<int:id>/revoke")
+@session.login_required
+def revoke_report_key(space, id: int):  # noqa: A002 (the route map's sample name for row ids)
+    """Revoke a report key at once (404 for another space's key)."""
+    current = open_space(space, "admin")
+    with db.transaction() as conn:
+        found = auth_store.revoke_report_key(conn, current["id"], id, clock.now())
+    if not found:
+        abort(404, description="no such report key in this space")
+    credentials.clear_cache()
+    return render_screen("setup/keys/page.html", current, "keys", notice="Report key revoked.",
+                         **keys_context(current, {}))

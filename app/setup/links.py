@@ -11,6 +11,7 @@ from app.link import store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fields, reserved_slugs
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
+from app.telegram import pool as telegram_pool
 from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
 from app.web import session
 
@@ -103,6 +104,10 @@ def create_link(space: str):
     values = _submitted()
     reserved = reserved_slugs(rule.rule for rule in current_app.url_map.iter_rules())
     link_in, errors = parse_link_fields(_fields(values, values["slug"]), reserved)
+    if not errors:
+        with db.connection() as conn:
+            unconnected = telegram_pool.unconnected_channel_error(conn, space_row["id"], link_in.kind, link_in.target)
+        errors = {"target": unconnected} if unconnected else {}
     if errors:
         return _form(space_row, values, errors, status=400)
     try:
@@ -116,6 +121,7 @@ def create_link(space: str):
                   else "this slug is already used by another link; choose another")
         return _form(space_row, values, {"slug": reason}, status=400)
     forget_link(link)
+    telegram_pool.link_saved(current_app._get_current_object(), link)
     return done(".show_links", space_row, "created")
 
 
@@ -142,11 +148,16 @@ def update_link(space: str, slug: str):
     values = {**_submitted(), "slug": link["slug"]}
     # The slug is already saved: it is neither re-checked against today's routes nor changeable.
     link_in, errors = parse_link_fields(_fields(values, link["slug"]), frozenset())
+    if not errors:
+        with db.connection() as conn:
+            unconnected = telegram_pool.unconnected_channel_error(conn, space_row["id"], link_in.kind, link_in.target)
+        errors = {"target": unconnected} if unconnected else {}
     if errors:
         return _form(space_row, values, errors, link=link, status=400)
     with db.transaction() as conn:
         saved = store.update_link(conn, space_row["id"], link["slug"], link_in, clock.now())
     forget_link(saved)
+    telegram_pool.link_saved(current_app._get_current_object(), saved)
     return done(".show_links", space_row, "saved")
 
 

@@ -13,6 +13,7 @@ from app.received import store
 from app.received.capture import LISTENING_SETTLE_SECONDS
 from app.received.rows import ENDPOINTS, STATUSES, FilterError, Filters, parse_filters, rows_context
 from app.setup.common import not_found, open_space, render_screen
+from app.telegram import journey as telegram_journey
 from app.web import session
 
 bp = Blueprint("setup_received", __name__, url_prefix="/spaces/<space>/received")
@@ -111,6 +112,7 @@ def show_journey(space: str, uid: str):
             not_found("journey")
         events = store.list_journey_events(conn, space_row["id"], uid)
         deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
+        telegram = telegram_journey.telegram_part(conn, space_row["id"], uid)
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:
         by_event.setdefault(delivery["event_id"], []).append(delivery)
@@ -119,4 +121,4 @@ def show_journey(space: str, uid: str):
                      "received": e["received_at"].astimezone(zone), "deliveries": by_event.get(e["id"], [])}
                     for e in events]
     return render_screen("setup/received/journey.html", space_row, "received", journey=journey,
-                         events=shown_events, zone=zone, uid=uid)
+                         events=shown_events, zone=zone, uid=uid, telegram=telegram)

@@ -146,13 +146,13 @@ def save_with_new_time_zone(space_id: int, clean: dict) -> None:
 
     Day rollups are keyed by the space's local day, so a zone change must rebuild them. In one
     REPEATABLE READ transaction:
-    1. Take the space's fold lock (transaction-level, the one fold_rollups() takes), so no fold
-       runs with either zone while the rebuild is under way. The snapshot is taken just before the
-       lock is granted; a fold committed in that gap makes the lock raise a serialization failure
-       (reporting.lock_for_rebuild), so the snapshot always includes every fold before it.
-    2. Update the space and run deck_rebuild(): one snapshot for clearing the deltas and
-       re-reading clicks, journeys and events, so an event committed meanwhile is counted once, by
-       its own delta, never twice or not at all.
+    1. Take the space's fold lock (transaction-level, the one the deck's and the reports' folds
+       take), so no fold runs with either zone while the rebuild is under way. The snapshot is
+       taken just before the lock is granted; a fold committed in that gap makes the lock raise a
+       serialization failure (reporting.lock_for_rebuild), so the snapshot includes every fold.
+    2. Update the space and rebuild the deck's and the reports' rollups: one snapshot for clearing
+       the deltas and re-reading clicks, journeys and events, so an event committed meanwhile is
+       counted once, by its own delta, never twice or not at all.
     3. COMMIT releases the lock. A serialization failure (a fold or another save of the same space
        in between) rolls back and retries with a fresh snapshot.
     """

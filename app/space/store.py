@@ -51,6 +51,15 @@ def get_space_by_slug(conn: psycopg.Connection, slug: str) -> dict:
     return row
 
 
+def get_space(conn: psycopg.Connection, space_id: int) -> dict:
+    """The space with this id (id, slug, name, time_zone, currency); NotFound when there is none."""
+    row = conn.execute("SELECT id, slug, name, time_zone, currency FROM spaces WHERE id = %(id)s",
+                       {"id": space_id}).fetchone()
+    if row is None:
+        raise NotFound(f"no space {space_id}")
+    return row
+
+
 def list_spaces(conn: psycopg.Connection) -> list[dict]:
     """Every space, oldest first (operator CLI only; users see their memberships)."""
     return conn.execute("SELECT id, slug, name, time_zone, currency, created_at FROM spaces ORDER BY id").fetchall()

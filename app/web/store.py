@@ -31,6 +31,11 @@ def delete_session(conn: psycopg.Connection, token_hash: bytes) -> None:
     conn.execute("DELETE FROM user_sessions WHERE token_hash = %(hash)s", {"hash": token_hash})
 
 
+def delete_user_sessions(conn: psycopg.Connection, user_id: int) -> int:
+    """End every session of the user (after a password reset); return how many."""
+    return conn.execute("DELETE FROM user_sessions WHERE user_id = %(user_id)s", {"user_id": user_id}).rowcount
+
+
 def delete_expired_sessions(conn: psycopg.Connection, now: datetime) -> int:
     """Remove sessions past their expiry; return how many."""
     return conn.execute("DELETE FROM user_sessions WHERE expires_at <= %(now)s", {"now": now}).rowcount

@@ -14,7 +14,7 @@ from tests.setup.conftest import csrf_of
 # Sample values for the route parameters other than <space>.
 SAMPLES = {"slug": "promo", "hostname": "go.example.com", "destination_id": "1", "id": "1", "uid": "u1",
            "name": "funnel", "delivery_id": "1", "user_id": "1", "invitation_id": "1", "event": "deposit",
-           "kind": "bearer"}
+           "kind": "bearer", "chat_id": "-1001234567890"}
 
 
 def space_routes(app) -> list[tuple[str, str]]:
@@ -37,7 +37,7 @@ def space_routes(app) -> list[tuple[str, str]]:
 
 def test_the_route_map_has_every_setup_screen(app):
     paths = {path for _, path in space_routes(app)}
-    for screen in ("links/", "keys/", "destinations/", "domains/", "members/", "received/", "settings"):
+    for screen in ("links/", "keys/", "destinations/", "domains/", "members/", "received/", "settings", "telegram/"):
         assert any(p.startswith(f"/spaces/<space>/{screen}") for p in paths), screen
 
 
