@@ -2,6 +2,10 @@
 
 Pooled connections run in autocommit mode so that a single-statement write (the ingest hot path)
 costs one round trip and is still atomic; multi-statement work opens `transaction()`.
+
+Every connection is safe behind PgBouncer in transaction mode: psycopg never prepares statements
+on the server (`prepare_threshold=None`, see CONNECT_KWARGS), nothing is kept in the session (no
+SET, temporary tables, WITH HOLD cursors or LISTEN), and locks are transaction-level.
 """
 import logging
 from contextlib import contextmanager
@@ -21,6 +25,11 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 
 _sql_cache: dict[str, str] = {}
 
+# Connection options every XTRACKER connection uses. psycopg would otherwise prepare a statement
+# on the server after its fifth run; behind a transaction-mode pooler the next transaction may run
+# on another server session, where that name is unknown or already taken (DuplicatePreparedStatement).
+CONNECT_KWARGS = {"prepare_threshold": None}
+
 
 class StorageUnavailable(Exception):
     """PostgreSQL could not be reached in time; callers answer 503 and clients retry."""
@@ -37,12 +46,18 @@ def create_pool(url: str, *, min_size: int, max_size: int, timeout: float, appli
         max_size=max_size,
         timeout=timeout,
         open=False,
-        kwargs={"application_name": application_name, "row_factory": dict_row, "connect_timeout": 5},
+        kwargs={"application_name": application_name, "row_factory": dict_row, "connect_timeout": 5,
+                **CONNECT_KWARGS},
         configure=configure,
         name=application_name,
     )
     pool.open(wait=False)
     return pool
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    """Open one connection outside the pool (CLI tools, scripts, tests) with CONNECT_KWARGS applied."""
+    return psycopg.connect(url, **{**kwargs, **CONNECT_KWARGS})
 
 
 def _pool(pool: ConnectionPool | None) -> ConnectionPool:
@@ -84,25 +99,33 @@ def migration_files() -> list[tuple[str, Path]]:
 def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply pending migrations, each in its own transaction; return the versions applied.
 
-    A session advisory lock serialises concurrent migrators (two processes starting at once).
+    Every transaction first takes a transaction-level advisory lock, so concurrent migrators (two
+    processes starting at once) apply each version once, and no lock outlives its transaction
+    (safe behind PgBouncer in transaction mode). `conn` must be in autocommit mode or idle.
     """
+    lock = "SELECT pg_advisory_xact_lock(hashtext('xtracker:migrate'))"
+    with conn.transaction():
+        conn.execute(lock)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {_first(r) for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
     applied_now: list[str] = []
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-    )
-    conn.execute("SELECT pg_advisory_lock(hashtext('xtracker:migrate'))")
-    try:
-        done = {r["version"] if isinstance(r, dict) else r[0]
-                for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, path in migration_files():
-            if version in done:
+    for version, path in migration_files():
+        if version in done:
+            continue
+        with conn.transaction():
+            conn.execute(lock)
+            # Read after the lock: another migrator may have applied it while we waited.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = %(v)s", {"v": version}).fetchone():
                 continue
-            with conn.transaction():
-                conn.execute(path.read_text())
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (%(v)s)", {"v": version})
-            log.info("applied migration %s", version)
-            applied_now.append(version)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(hashtext('xtracker:migrate'))")
+            conn.execute(path.read_text())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%(v)s)", {"v": version})
+        log.info("applied migration %s", version)
+        applied_now.append(version)
     return applied_now
+
+
+def _first(row):
+    return row["version"] if isinstance(row, dict) else row[0]

@@ -1,4 +1,4 @@
-"""Private PostgreSQL and Redis servers for `make run` and `make test`.
+"""Private PostgreSQL and Redis servers for `make run` and `make test` (and PgBouncer for `make test PGBOUNCER=1`).
 
 Both listen only on Unix sockets inside a directory we own, so they never clash with servers
 already on the machine. PostgreSQL refuses to run as root: as root we run it as the `postgres`
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-APT_PACKAGES = {"postgres": "postgresql", "redis": "redis-server", "chromium": "chromium"}
+APT_PACKAGES = {"postgres": "postgresql", "redis": "redis-server", "chromium": "chromium", "pgbouncer": "pgbouncer"}
 
 
 class ServiceError(RuntimeError):
@@ -195,6 +195,108 @@ class Redis:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def pgbouncer_bin() -> str:
+    """Path of pgbouncer, installing Debian's package when absent."""
+    def find() -> str | None:
+        return shutil.which("pgbouncer") or next(
+            (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.access(p, os.X_OK)), None)
+
+    found = find()
+    if found is None:
+        apt_install(APT_PACKAGES["pgbouncer"])
+        found = find()
+    if found is None:
+        raise ServiceError("pgbouncer not found; install the pgbouncer package")
+    return found
+
+
+class PgBouncer:
+    """A pgbouncer child process in transaction pooling mode in front of one PostgreSQL server.
+
+    It listens on 127.0.0.1:<free port> and forwards every database name to the server behind
+    `upstream_url` (a Unix-socket or TCP URL) as the same user, with trust authentication (the
+    throwaway clusters trust local connections). `pool_size` caps the server connections per
+    database; `pools` adds named databases with their own cap ({alias: (dbname, pool_size)}).
+    As root it runs as the `postgres` system user (pgbouncer refuses to run as root).
+    """
+
+    def __init__(self, base: Path, upstream_url: str, *, pool_size: int = 40,
+                 pools: dict[str, tuple[str, int]] | None = None):
+        from psycopg.conninfo import conninfo_to_dict
+
+        self.base = base.resolve()
+        self.upstream = conninfo_to_dict(upstream_url)
+        self.pool_size = pool_size
+        self.pools = pools or {}
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+
+    def url(self, database: str) -> str:
+        """URL of `database` through the pooler (same user as the upstream URL)."""
+        return f"postgresql://{self.upstream.get('user', 'postgres')}@127.0.0.1:{self.port}/{database}"
+
+    def _server(self) -> str:
+        parts = [f"host={self.upstream.get('host', '/var/run/postgresql')}"]
+        for key in ("port", "user", "password"):
+            if self.upstream.get(key):
+                parts.append(f"{key}={self.upstream[key]}")
+        return " ".join(parts)
+
+    def start(self) -> "PgBouncer":
+        """Write the configuration, start pgbouncer and wait until it accepts connections."""
+        import socket as _socket
+
+        self.base.mkdir(parents=True, exist_ok=True)
+        _traversable(self.base)
+        with _socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        user = self.upstream.get("user", "postgres")
+        (self.base / "userlist.txt").write_text(f'"{user}" ""\n')
+        databases = [f"{alias} = {self._server()} dbname={dbname} pool_size={size}"
+                     for alias, (dbname, size) in self.pools.items()]
+        databases.append(f"* = {self._server()}")
+        ini = "\n".join([
+            "[databases]", *databases, "",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1", f"listen_port = {self.port}", "unix_socket_dir =",
+            "auth_type = trust", f"auth_file = {self.base / 'userlist.txt'}",
+            "pool_mode = transaction", f"default_pool_size = {self.pool_size}", "max_client_conn = 2000",
+            "server_login_retry = 1", "query_wait_timeout = 60",
+            f"logfile = {self.base / 'pgbouncer.log'}", f"pidfile = {self.base / 'pgbouncer.pid'}",
+            *(["user = postgres"] if _is_root() else []), "",
+        ])
+        (self.base / "pgbouncer.ini").write_text(ini)
+        if _is_root():
+            _pg_user()
+            for path in (self.base, self.base / "userlist.txt", self.base / "pgbouncer.ini"):
+                _chown_pg(path)
+        self.process = subprocess.Popen([pgbouncer_bin(), "-q", str(self.base / "pgbouncer.ini")],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = (self.base / "pgbouncer.log").read_text()[-2000:] if (self.base / "pgbouncer.log").exists() else ""
+                raise ServiceError(f"pgbouncer exited with {self.process.returncode}:\n{log}")
+            try:
+                with _socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise ServiceError("pgbouncer did not listen within 15 s")
+
+    def stop(self) -> None:
+        """Stop pgbouncer (SIGTERM, then SIGKILL after 10 s)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -2,6 +2,9 @@
 
 The run starts its own throwaway servers (or uses TEST_DATABASE_URL / TEST_REDIS_URL), refuses
 any database whose name does not end in `_test`, and fails, never skips, when one is missing.
+With PGBOUNCER=1 (`make test PGBOUNCER=1`) the run also starts a PgBouncer in transaction mode in
+front of that PostgreSQL, and every app, CLI and server the tests start connects through it
+(`servers.database_url`); fixtures that only set up or inspect data use `servers.direct_url`.
 """
 import os
 import shutil
@@ -33,23 +36,41 @@ TEST_SECRET_KEY = "test-secret-key-" + "k" * 40
 VENV_BIN = Path(sys.executable).parent
 
 
+def pgbouncer_requested() -> bool:
+    """True when the run goes through PgBouncer (PGBOUNCER=1)."""
+    value = os.environ.get("PGBOUNCER", "").strip().lower()
+    if value not in ("", "0", "1", "no", "yes", "false", "true"):
+        raise pytest.UsageError(f"PGBOUNCER={value!r}: use 1 or 0")
+    return value in ("1", "yes", "true")
+
+
 class Servers:
-    """The run's PostgreSQL and Redis, with a handle to stop and restart Redis."""
+    """The run's PostgreSQL, Redis and (PGBOUNCER=1) PgBouncer, with a handle to stop and restart Redis.
+
+    `database_url` is what the app connects to (PgBouncer's when it runs); `direct_url` is always
+    PostgreSQL itself.
+    """
 
     def __init__(self):
         self.base = Path(tempfile.mkdtemp(prefix="xt-test-"))
         self.redis_proc: services.Redis | None = None
+        self.bouncer: services.PgBouncer | None = None
         self.own_postgres = False
-        self.database_url = os.environ.get("TEST_DATABASE_URL") or ""
+        self.direct_url = os.environ.get("TEST_DATABASE_URL") or ""
+        self.database_url = self.direct_url
         self.redis_url = os.environ.get("TEST_REDIS_URL") or ""
 
     def start(self) -> None:
-        if not self.database_url:
-            self.database_url = services.start_postgres(self.base, database="xtracker_test", fast=True)
+        if not self.direct_url:
+            self.direct_url = services.start_postgres(self.base, database="xtracker_test", fast=True)
             self.own_postgres = True
-        name = urlparse(self.database_url).path.lstrip("/")
+        name = urlparse(self.direct_url).path.lstrip("/")
         if not name.endswith("_test"):
             raise pytest.UsageError(f"refusing to use database {name!r}: test databases must end in _test")
+        self.database_url = self.direct_url
+        if pgbouncer_requested():
+            self.bouncer = services.PgBouncer(self.base / "pgbouncer", self.direct_url).start()
+            self.database_url = self.bouncer.url(name)
         if not self.redis_url:
             self.redis_proc = services.Redis(self.base)
             self.redis_url = self.redis_proc.start()
@@ -64,6 +85,8 @@ class Servers:
     def close(self) -> None:
         if self.redis_proc:
             self.redis_proc.stop()
+        if self.bouncer:
+            self.bouncer.stop()
         if self.own_postgres:
             services.stop_postgres(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -75,7 +98,8 @@ def servers():
     found = Servers()
     try:
         found.start()
-        with psycopg.connect(found.database_url, autocommit=True) as conn:
+        # Through PgBouncer when it runs: the migrations are part of what must work behind it.
+        with app_db.connect(found.database_url, autocommit=True) as conn:
             app_db.migrate(conn)
             tables = [r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'")]
@@ -114,7 +138,7 @@ def settings(servers: Servers, **extra) -> dict:
 @pytest.fixture(autouse=True)
 def clean_state(servers):
     """Empty every table and the Redis db before each test; flush Redis after it too."""
-    with psycopg.connect(servers.database_url, autocommit=True) as conn:
+    with psycopg.connect(servers.direct_url, autocommit=True) as conn:
         conn.execute("TRUNCATE " + ", ".join(servers.tables) + " RESTART IDENTITY CASCADE")
     credentials.clear_cache()
     client = redis_lib.Redis.from_url(servers.redis_url)
@@ -144,8 +168,8 @@ def client(app):
 
 @pytest.fixture
 def db(servers):
-    """An autocommit connection to the test database (dict rows)."""
-    with psycopg.connect(servers.database_url, autocommit=True, row_factory=dict_row) as conn:
+    """An autocommit connection straight to the test database (dict rows), never through PgBouncer."""
+    with psycopg.connect(servers.direct_url, autocommit=True, row_factory=dict_row) as conn:
         yield conn
 
 

@@ -20,6 +20,18 @@ def fold(conn: psycopg.Connection, space_id: int) -> int:
     return conn.execute("SELECT fold_rollups(%(space_id)s) AS folded", {"space_id": space_id}).fetchone()["folded"]
 
 
+def lock_for_rebuild(conn: psycopg.Connection, space_id: int) -> None:
+    """Take the space's fold lock for a rebuild, as the first statement of a REPEATABLE READ transaction.
+
+    The lock is transaction-level (released at COMMIT or ROLLBACK, safe behind PgBouncer in
+    transaction mode) and is the one fold_rollups() takes. The transaction's snapshot is taken
+    before the lock is granted; if a fold that folded something committed in between, this raises
+    psycopg.errors.SerializationFailure and the caller retries in a new transaction
+    (sql/migrations/0016_fold_marks.sql).
+    """
+    conn.execute("SELECT rollup_rebuild_lock(%(space_id)s)", {"space_id": space_id})
+
+
 def rebuild(conn: psycopg.Connection, space_id: int) -> None:
     """Recompute the space's rollups (the deck's and the reports') from clicks, journeys and events."""
     conn.execute("SELECT deck_rebuild(%(space_id)s)", {"space_id": space_id})

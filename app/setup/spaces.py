@@ -26,8 +26,8 @@ NOTICES = {
 CURRENCIES = sorted(ISO_4217)
 # Two people creating spaces of the same name at once both pick the same free slug; the loser retries.
 CREATE_ATTEMPTS = 3
-# A settings save that races another save of the same space (repeatable read) is retried.
-SAVE_ATTEMPTS = 3
+# A settings save that races a fold or another save of the same space (repeatable read) is retried.
+SAVE_ATTEMPTS = 5
 
 
 @lru_cache(maxsize=1)
@@ -145,29 +145,29 @@ def update_settings(space: str):
 def save_with_new_time_zone(space_id: int, clean: dict) -> None:
     """Save the settings and recompute the space's rollups in the new zone, as one atomic change.
 
-    Day rollups are keyed by the space's local day, so a zone change must rebuild them:
-    1. Take the space's fold lock (the one fold_rollups() takes) at session level, before the
-       transaction starts, so no fold runs with either zone while the rebuild is under way.
-    2. In one REPEATABLE READ transaction, update the space and run deck_rebuild(): one snapshot
-       for clearing the deltas and re-reading clicks, journeys and events, so an event committed
-       meanwhile is counted once, by its own delta, never twice or not at all.
-    3. Release the lock; a save that raced another save of the same space is retried.
+    Day rollups are keyed by the space's local day, so a zone change must rebuild them. In one
+    REPEATABLE READ transaction:
+    1. Take the space's fold lock (transaction-level, the one the deck's and the reports' folds
+       take), so no fold runs with either zone while the rebuild is under way. The snapshot is
+       taken just before the lock is granted; a fold committed in that gap makes the lock raise a
+       serialization failure (reporting.lock_for_rebuild), so the snapshot includes every fold.
+    2. Update the space and rebuild the deck's and the reports' rollups: one snapshot for clearing
+       the deltas and re-reading clicks, journeys and events, so an event committed meanwhile is
+       counted once, by its own delta, never twice or not at all.
+    3. COMMIT releases the lock. A serialization failure (a fold or another save of the same space
+       in between) rolls back and retries with a fresh snapshot.
     """
-    with db.connection() as conn:
-        key = {"key": f"xt:fold:{space_id}"}
-        conn.execute("SELECT pg_advisory_lock(hashtextextended(%(key)s, 0))", key)
-        try:
-            for attempt in range(SAVE_ATTEMPTS):
-                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-                try:
-                    with conn.transaction():
-                        space_store.update_space(conn, space_id, **clean)
-                        reporting.rebuild(conn, space_id)
-                    return
-                except psycopg.errors.SerializationFailure:
-                    if attempt == SAVE_ATTEMPTS - 1:
-                        raise
-                finally:
-                    conn.isolation_level = None
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0))", key)
+    for attempt in range(SAVE_ATTEMPTS):
+        with db.connection() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction():
+                    reporting.lock_for_rebuild(conn, space_id)
+                    space_store.update_space(conn, space_id, **clean)
+                    reporting.rebuild(conn, space_id)
+                return
+            except psycopg.errors.SerializationFailure:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+            finally:
+                conn.isolation_level = None
