@@ -41,7 +41,8 @@ _cache_lock = threading.Lock()
 _CACHE_LIMIT = 10_000
 _UNKNOWN_LIMIT = 100_000
 # What tokens.new_secret mints: a kind prefix and 32 random bytes in URL-safe base64 (43 characters).
-SECRET_RE = re.compile(r"xt[bi]_[A-Za-z0-9_-]{43}")
+# Every kind in tokens.SECRET_PREFIX (bearer, ingest token, report key), so a new kind needs no change here.
+SECRET_RE = re.compile("(?:" + "|".join(map(re.escape, tokens.SECRET_PREFIX.values())) + r")[A-Za-z0-9_-]{43}")
 
 
 def _lookup(secret: str) -> dict | None:
