@@ -42,7 +42,11 @@ def test_the_worker_survives_a_redis_outage_delivers_afterwards_and_stops_on_sig
         assert worker.wait(15) == 0
         assert time.monotonic() - started < 15
         log = worker.stdout.read()
-        assert "Redis is unavailable" in log and "Redis answers again" in log, log
+        # The outage was seen and outlived: either inside RQ's own reconnect loop (its wait capped by
+        # jobs.worker) or, when RQ gave up, by jobs.worker starting a new RQ worker.
+        rq_retried = "could not connect to Redis instance" in log
+        restarted = "Redis is unavailable" in log and "Redis answers again" in log
+        assert rq_retried or restarted, log
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
