@@ -35,7 +35,9 @@ def app(servers, clock, telegram):
 
 def cli(app, *args, input: str | None = None) -> tuple[int, dict]:
     """Run `flask --app wsgi ARGS --json`; return (exit code, parsed JSON)."""
-    result = app.test_cli_runner().invoke(args=[*args, "--json"], input=input)
+    args = list(args)
+    args.insert(args.index("--") if "--" in args else len(args), "--json")  # options before a `--`
+    result = app.test_cli_runner().invoke(args=args, input=input)
     return result.exit_code, json.loads(result.output.strip().splitlines()[-1])
 
 

@@ -59,7 +59,7 @@ def test_a_click_becomes_a_subscribed_lead_through_its_own_invite_link(app, clie
     assert message is None  # no drip configured: nothing sent, still approved
     (approval,) = telegram.approvals
     assert approval == {"chat_id": CHANNEL_ID, "user_id": 424242, "at": approval["at"]}
-    code, journey = cli(app, "journey", "show", space["slug"], first["uid"])
+    code, journey = cli(app, "journey", "show", space["slug"], "--", first["uid"])
     assert code == 0, journey
     assert journey["binding"]["tg_id"] == 424242
     events = {e["event"]: e for e in journey["events"]}
@@ -74,5 +74,5 @@ def test_a_click_becomes_a_subscribed_lead_through_its_own_invite_link(app, clie
     # Telegram then reports the approved member joining through the same link.
     post_update(client, bot, chat_member_update(9002, 424242, date + 1, "left", "member", invite))
     run_worker(app)
-    code, journey = cli(app, "journey", "show", space["slug"], first["uid"])
+    code, journey = cli(app, "journey", "show", space["slug"], "--", first["uid"])
     assert [m["kind"] for m in journey["telegram"]["membership"]] == ["join"]

@@ -48,7 +48,7 @@ def test_the_welcome_goes_first_then_the_approval_and_later_steps_when_due(app, 
     run_worker(app)
     assert [m["text"] for m in telegram.messages] == ["<b>Welcome!</b>", "Day one tip"]
     uid = db.execute("SELECT uid FROM telegram_join_requests").fetchone()["uid"]
-    code, journey = cli(app, "journey", "show", space["slug"], uid)
+    code, journey = cli(app, "journey", "show", space["slug"], "--", uid)
     assert [(m["step"], m["state"]) for m in journey["telegram"]["messages"]] == [(1, "sent"), (2, "sent")]
 
 
@@ -136,7 +136,7 @@ def test_joins_and_leaves_are_membership_facts_attributed_to_link_and_uid(app, c
     assert by_link["signals"]["net"] == 0 and by_link["signals"]["left_within"] == 1
     assert by_link[None]["joins"] == 1 and by_link[None]["net"] == 1
     uid = db.execute("SELECT uid FROM telegram_join_requests").fetchone()["uid"]
-    code, journey = cli(app, "journey", "show", space["slug"], uid)
+    code, journey = cli(app, "journey", "show", space["slug"], "--", uid)
     assert [m["kind"] for m in journey["telegram"]["membership"]] == ["join", "leave"]
 
 
