@@ -587,12 +587,38 @@ def finish_message(conn: psycopg.Connection, space_id: int, message_id: int, *, 
 
 
 def stop_messages_of_user(conn: psycopg.Connection, space_id: int, user_id: int, reason: str) -> int:
-    """Stop every unsent drip message to a user who blocked the bot."""
+    """Stop every unsent drip message to a person (they blocked the bot or sent /stop)."""
     return conn.execute(
         "UPDATE telegram_messages SET state = 'stopped', error = %(reason)s, lease_until = NULL"
         " WHERE space_id = %(space_id)s AND user_id = %(user_id)s AND state = 'due'",
         {"space_id": space_id, "user_id": user_id, "reason": reason},
     ).rowcount
+
+
+def resume_messages_of_user(conn: psycopg.Connection, space_id: int, user_id: int, user_chat_id: int,
+                            now: datetime) -> int:
+    """Make a person's stopped drip messages due again (they sent /start), the first now and the rest as far apart as planned."""
+    return conn.execute(
+        "UPDATE telegram_messages m SET state = 'due', error = NULL, attempts = 0, lease_until = NULL,"
+        " user_chat_id = %(chat)s, due_at = m.due_at + greatest(%(now)s - s.first_due, interval '0')"
+        " FROM (SELECT min(due_at) AS first_due FROM telegram_messages WHERE space_id = %(space_id)s"
+        "       AND user_id = %(user_id)s AND state = 'stopped') s"
+        " WHERE m.space_id = %(space_id)s AND m.user_id = %(user_id)s AND m.state = 'stopped'",
+        {"space_id": space_id, "user_id": user_id, "chat": user_chat_id, "now": now},
+    ).rowcount
+
+
+def find_undripped_join_request(conn: psycopg.Connection, space_id: int, user_id: int) -> dict | None:
+    """The person's latest join request to a connected channel that has a drip but never got one planned, or None."""
+    return conn.execute(
+        "SELECT r.id, r.chat_id, r.uid FROM telegram_join_requests r"
+        " JOIN telegram_channels c ON c.space_id = r.space_id AND c.chat_id = r.chat_id AND c.connected"
+        " WHERE r.space_id = %(space_id)s AND r.user_id = %(user_id)s"
+        " AND EXISTS (SELECT 1 FROM telegram_drip_steps d WHERE d.space_id = r.space_id AND d.chat_id = r.chat_id)"
+        " AND NOT EXISTS (SELECT 1 FROM telegram_messages m WHERE m.space_id = r.space_id AND m.join_request_id = r.id)"
+        " ORDER BY r.requested_at DESC LIMIT 1",
+        {"space_id": space_id, "user_id": user_id},
+    ).fetchone()
 
 
 def has_due_messages(conn: psycopg.Connection, now: datetime) -> bool:
