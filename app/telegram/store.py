@@ -359,6 +359,31 @@ def purge_updates(conn: psycopg.Connection, older_than: datetime) -> int:
                         {"cutoff": older_than}).rowcount
 
 
+def purge_history(conn: psycopg.Connection, older_than: datetime, limit: int = 5000) -> dict:
+    """Delete up to `limit` each of drip messages, join requests and membership facts older than `older_than`.
+
+    Kept whatever their age: unsent (due) messages, join requests still to be decided (due,
+    manual) or with a message still due, and the member rows (who is in a channel now) and
+    hourly stats, which are written from this log and do not need it afterwards.
+    """
+    params = {"cutoff": older_than, "limit": limit}
+    messages = conn.execute(
+        "DELETE FROM telegram_messages m USING (SELECT space_id, id FROM telegram_messages"
+        " WHERE state <> 'due' AND coalesce(sent_at, due_at) < %(cutoff)s LIMIT %(limit)s) old"
+        " WHERE m.space_id = old.space_id AND m.id = old.id", params).rowcount
+    requests = conn.execute(
+        "DELETE FROM telegram_join_requests r USING (SELECT space_id, id FROM telegram_join_requests j"
+        " WHERE requested_at < %(cutoff)s AND decision IN ('approved', 'failed')"
+        " AND NOT EXISTS (SELECT 1 FROM telegram_messages m WHERE m.space_id = j.space_id"
+        "                 AND m.join_request_id = j.id AND m.state = 'due') LIMIT %(limit)s) old"
+        " WHERE r.space_id = old.space_id AND r.id = old.id", params).rowcount
+    facts = conn.execute(
+        "DELETE FROM telegram_member_events e USING (SELECT space_id, id FROM telegram_member_events"
+        " WHERE at < %(cutoff)s LIMIT %(limit)s) old"
+        " WHERE e.space_id = old.space_id AND e.id = old.id", params).rowcount
+    return {"messages": messages, "join_requests": requests, "member_events": facts}
+
+
 # --- join requests ----------------------------------------------------------------------------
 
 def create_join_request(conn: psycopg.Connection, space_id: int, **row) -> dict | None:
