@@ -67,6 +67,23 @@ def find_bot_by_hook(conn: psycopg.Connection, hook_id: str) -> dict | None:
                         {"hook": hook_id}).fetchone()
 
 
+def delete_bot(conn: psycopg.Connection, space_id: int) -> dict | None:
+    """Forget the space's bot (its sealed token, hook id and secret digest); the deleted row, or None."""
+    return conn.execute("DELETE FROM telegram_bots WHERE space_id = %(space_id)s RETURNING username, bot_id",
+                        {"space_id": space_id}).fetchone()
+
+
+def hold_outbound(conn: psycopg.Connection, space_id: int, reason: str) -> dict:
+    """The bot is gone: stop the space's unsent drip messages and leave due approvals for a human."""
+    stopped = conn.execute(
+        "UPDATE telegram_messages SET state = 'stopped', error = %(reason)s, lease_until = NULL"
+        " WHERE space_id = %(space_id)s AND state = 'due'", {"space_id": space_id, "reason": reason}).rowcount
+    held = conn.execute(
+        "UPDATE telegram_join_requests SET decision = 'manual', next_try_at = NULL, error = %(reason)s"
+        " WHERE space_id = %(space_id)s AND decision = 'due'", {"space_id": space_id, "reason": reason}).rowcount
+    return {"messages_stopped": stopped, "requests_left_for_a_human": held}
+
+
 def disconnect_channels(conn: psycopg.Connection, space_id: int, note: str, now: datetime) -> int:
     """Mark every connected channel of the space disconnected with `note` (e.g. its bot was replaced)."""
     return conn.execute("UPDATE telegram_channels SET connected = false, status_note = %(note)s,"

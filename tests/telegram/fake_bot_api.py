@@ -111,6 +111,10 @@ class FakeBotApi:
         self.webhooks[str(bot["id"])] = params
         return True
 
+    def _deleteWebhook(self, bot, params):
+        self.webhooks.pop(str(bot["id"]), None)
+        return True
+
     def _getWebhookInfo(self, bot, params):
         hook = self.webhooks.get(str(bot["id"]), {})
         return {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0,
