@@ -4,3 +4,6 @@ CREATE INDEX telegram_messages_done_age_idx ON telegram_messages (coalesce(sent_
 CREATE INDEX telegram_join_requests_age_idx ON telegram_join_requests (requested_at)
     WHERE decision IN ('approved', 'failed');
 CREATE INDEX telegram_member_events_age_idx ON telegram_member_events (at);
+
+-- A person's join requests across the space's channels (/start resumes or starts their drip).
+CREATE INDEX telegram_join_requests_user_idx ON telegram_join_requests (space_id, user_id, requested_at DESC);
