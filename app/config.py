@@ -248,6 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hours after which an invite link handed to a click and never used is revoked."),
     Setting("TELEGRAM_LEFT_WITHIN_DAYS", _int(1, 365), "7", False,
             "N of the per-link \"left within N days\" figure on the Telegram screen and in telegram status."),
+    Setting("TELEGRAM_HISTORY_DAYS", _int(7, 3650), "365", False,
+            "Days the Telegram log keeps join requests, joins and leaves, and drip messages (hourly channel stats"
+            " and who is a member stay); undecided requests and unsent messages are kept whatever their age."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -34,6 +34,7 @@ PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("revoke_unused_invites", 600.0, telegram.revoke_unused_invites),
     ("collect_channel_stats", 3600.0, telegram.collect_channel_stats),
     ("purge_processed_updates", 3600.0, telegram.purge_processed_updates),
+    ("purge_telegram_history", 3600.0, telegram.purge_old_history),
 )
 
 TICK_SECONDS = 1.0

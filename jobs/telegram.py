@@ -15,6 +15,7 @@ BUDGET_SECONDS = 30.0
 UPDATE_LEASE = timedelta(seconds=60)
 UPDATE_MAX_ATTEMPTS = 5
 UPDATE_RETENTION = timedelta(days=7)
+PURGE_BATCH = 5000
 
 
 def process_due() -> int:
@@ -99,3 +100,15 @@ def purge_processed_updates() -> int:
     """Forget processed updates after 7 days (Telegram re-delivers for at most a day)."""
     with db.connection() as conn:
         return store.purge_updates(conn, clock.now() - UPDATE_RETENTION)
+
+
+def purge_old_history() -> int:
+    """Forget join requests, membership facts and drip messages older than TELEGRAM_HISTORY_DAYS; return how many went."""
+    cutoff = clock.now() - timedelta(days=current_app.config["TELEGRAM_HISTORY_DAYS"])
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            gone = store.purge_history(conn, cutoff, PURGE_BATCH)
+        total += sum(gone.values())
+        if max(gone.values()) < PURGE_BATCH:
+            return total

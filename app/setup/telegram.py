@@ -9,7 +9,7 @@ from app import db
 from app.lib import clock
 from app.setup.common import can, done, found, notice, open_space, render_screen
 from app.telegram import bots, drip, pool, status as telegram_status, store
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_telegram", __name__, url_prefix="/spaces/<space>/telegram")
 session.register_error_pages(bp)
@@ -22,6 +22,11 @@ DONE = {
     "approve_off": "Join requests to this channel now wait for a human (approve them below).",
     "drip_saved": "Welcome drip saved. It applies to join requests from now on.",
     "approved": "Approval queued: the bot approves the request within seconds.",
+    "disconnected": "Bot disconnected: Telegram no longer posts its updates here and its token is forgotten."
+                    " Join requests, joins and leaves stay.",
+    "disconnected_webhook_failed": "Bot disconnected and its token forgotten, but Telegram refused deleteWebhook:"
+                                   " it keeps posting to the old URL, which now answers 401. Call deleteWebhook"
+                                   " with the token yourself, or connect the bot again.",
 }
 CHART_DAYS = 7
 DRIP_ROWS = 5
@@ -103,6 +108,19 @@ def connect_bot(space: str):
     except (bots.TelegramError, store.BotTaken) as exc:
         return _screen(space_row, status=400, errors={"bot_token": str(exc)})
     return done(".show_telegram", space_row, "webhook_failed" if result.webhook_error else "connected")
+
+
+@bp.post("/bot/disconnect")
+@session.login_required
+@once.once
+def disconnect_bot(space: str):
+    """Disconnect the space's bot (deleteWebhook, token forgotten); its history stays (admin)."""
+    space_row = open_space(space, "admin")
+    try:
+        result = bots.disconnect(space_row["id"])
+    except bots.TelegramError:
+        found(None, "bot")
+    return done(".show_telegram", space_row, "disconnected_webhook_failed" if result.webhook_error else "disconnected")
 
 
 @bp.post("/channels")

@@ -111,6 +111,53 @@ def connect(space_id: int, token: str) -> Connected:
     return Connected(bot, error)
 
 
+@dataclass
+class Disconnected:
+    """The outcome of `disconnect`: the bot that was forgotten, what was held back, and deleteWebhook's error."""
+    username: str
+    bot_id: int
+    messages_stopped: int
+    requests_left_for_a_human: int
+    webhook_error: str | None
+
+
+def disconnect(space_id: int) -> Disconnected:
+    """Disconnect the space's bot: deleteWebhook, then forget its token; the funnel's history stays.
+
+    1. deleteWebhook as the bot (a failure is reported, not fatal: our webhook URL stops
+       answering anything but 401 once the bot is forgotten).
+    2. In one transaction: delete the bot row (sealed token, hook id, secret digest), mark its
+       channels disconnected, stop unsent drip messages and leave due approvals for a human.
+    Join requests, joins and leaves, sent messages, invite links and stats are kept.
+    Raises TelegramError when the space has no bot.
+    """
+    app = current_app._get_current_object()
+    with db.connection() as conn:
+        bot = store.find_bot(conn, space_id)
+    if bot is None:
+        raise TelegramError("this space has no bot connected")
+    error = None
+    try:
+        api_for(app, bot).delete_webhook()
+    except BotApiError as exc:
+        error = f"deleteWebhook failed: {exc.description}"
+    except secretbox.SealError:
+        error = "the stored token no longer opens with this SECRET_KEY, so deleteWebhook could not be called"
+    reason = f"stopped: the bot @{bot['username']} was disconnected"
+    with db.transaction() as conn:
+        gone = store.delete_bot(conn, space_id)
+        if gone is None:  # disconnected concurrently
+            raise TelegramError("this space has no bot connected")
+        store.disconnect_channels(conn, space_id, f"the bot @{bot['username']} was disconnected:"
+                                                  " connect a bot and add the channel again", clock.now())
+        held = store.hold_outbound(conn, space_id, reason)
+    hooks = app.extensions.get("xt_telegram_hooks")
+    if hooks is not None:  # other web processes stop accepting the hook within LINK_CACHE_SECONDS
+        hooks.forget(bot["hook_id"])
+    return Disconnected(bot["username"], bot["bot_id"], held["messages_stopped"], held["requests_left_for_a_human"],
+                        error)
+
+
 def parse_chat_ref(raw: str) -> int | str:
     """A chat id (-100…) or a public @username, as getChat takes it; TelegramError otherwise."""
     text = (raw or "").strip()
