@@ -3,11 +3,11 @@
 Usage: .venv-test/bin/python bench/partition_backfill.py [--rows 1000000] [--batch 5000] [--seconds 5]
 
 1. Starts a private PostgreSQL (durable settings, as in production) in a temp dir, migrates it
-   to 0017 (before the partitions), and fills received_requests with --rows rows over the last
+   to 0018 (before the partitions), and fills received_requests with --rows rows over the last
    30 days (the copy).
 2. Baseline: a writer inserts received-log rows one by one (autocommit, as the capture writer's
    smallest batch) for --seconds and records each insert's latency.
-3. Applies migration 0018 and times it (a log above 100,000 rows is only renamed: metadata).
+3. Applies migration 0019 and times it (a log above 100,000 rows is only renamed: metadata).
 4. Runs scripts/partition_backfill.py's backfill while the same writer keeps inserting, and
    records the latencies again.
 5. Checks every old row arrived (count and id sum), prints the figures and writes
@@ -71,7 +71,7 @@ def main() -> int:
     try:
         url = services.start_postgres(base, database="xtracker_bench")
         with db.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            db.migrate(conn, through="0017_space_keys")
+            db.migrate(conn, through="0018_space_keys")
             conn.execute("INSERT INTO spaces (slug, name) VALUES ('bench', 'Bench')")
             started = time.perf_counter()
             conn.execute(
@@ -93,7 +93,7 @@ def main() -> int:
             started = time.perf_counter()
             db.migrate(conn)
             migrate_seconds = time.perf_counter() - started
-        print(f"migration 0018 took {migrate_seconds:.2f} s", flush=True)
+        print(f"migration 0019 took {migrate_seconds:.2f} s", flush=True)
 
         writer = Writer(url)
         writer.start()

@@ -1,6 +1,6 @@
 """Move the rows of a large legacy log into its time-partitioned table while XTRACKER runs.
 
-Migration 0018 renames delivery_attempts and received_requests to *_legacy and puts partitioned
+Migration 0019 renames delivery_attempts and received_requests to *_legacy and puts partitioned
 tables in their place (metadata only, so the upgrade is quick); it copies a legacy table of at
 most 100,000 rows itself and leaves a larger one to this tool. Run it once after the upgrade,
 with the app running:

@@ -61,7 +61,7 @@ def postgres_bin() -> Path:
 def pg_partman(bindir: Path) -> None:
     """Make sure the PostgreSQL in `bindir` has the pg_partman extension, installing Debian's package when absent.
 
-    The migrations partition the append-only logs with it (sql/migrations/0018_time_partitions.sql).
+    The migrations partition the append-only logs with it (sql/migrations/0019_time_partitions.sql).
     """
     def sharedir() -> Path:
         pg_config = bindir / "pg_config"

@@ -1,6 +1,6 @@
-"""Migration 0018 and scripts/partition_backfill.py on a copy: old log rows reach the partitioned tables.
+"""Migration 0019 and scripts/partition_backfill.py on a copy: old log rows reach the partitioned tables.
 
-A database of its own is migrated to 0017, filled, then migrated to 0018: a small legacy table is
+A database of its own is migrated to 0018, filled, then migrated to 0019: a small legacy table is
 copied by the migration, a large one (the limit lowered for the test) is moved by the backfill
 while a writer keeps adding rows. The same procedure on 1,000,000 rows: bench/partition_backfill.py.
 """
@@ -38,7 +38,7 @@ def copy_url(servers):
 
 
 def fill(conn, received: int, attempts: int) -> None:
-    """Old rows, as a running XTRACKER before 0018 would have them: ids from the tables' own sequences."""
+    """Old rows, as a running XTRACKER before 0019 would have them: ids from the tables' own sequences."""
     conn.execute("INSERT INTO spaces (slug, name) VALUES ('alice', 'Alice')")
     conn.execute(
         "INSERT INTO received_requests (space_id, received_at, endpoint, status, http_status, uid)"
@@ -63,11 +63,11 @@ def snapshot(conn, table: str) -> list[tuple]:
 
 def test_the_migration_copies_a_small_log_and_the_backfill_moves_a_large_one_while_writes_go_on(copy_url):
     with app_db.connect(copy_url, autocommit=True, row_factory=dict_row) as conn:
-        app_db.migrate(conn, through="0017_space_keys")
+        app_db.migrate(conn, through="0018_space_keys")
         fill(conn, received=3000, attempts=60)
         before = {t: snapshot(conn, t) for t in ("received_requests", "delivery_attempts")}
         conn.execute("SET xtracker.partition_copy_max = 1000")
-        assert "0018_time_partitions" in app_db.migrate(conn)
+        assert "0019_time_partitions" in app_db.migrate(conn)
         legacy = {r["tablename"] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE '%%legacy'")}
         # 60 attempts were copied by the migration; 3,000 received rows wait for the backfill.
         assert legacy == {"received_requests_legacy"}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-# table -> its partition key (sql/migrations/0018_time_partitions.sql)
+# table -> its partition key (sql/migrations/0019_time_partitions.sql)
 PARTITIONED = {"delivery_attempts": "started_at", "received_requests": "received_at"}
 
 # Where pg_partman moves a received-log day it detaches, until its kept rows are copied back.

@@ -77,7 +77,9 @@ def find_bot_by_hook(conn: psycopg.Connection, hook_id: str) -> dict | None:
 
 
 def delete_bot(conn: psycopg.Connection, space_id: int) -> dict | None:
-    """Forget the space's bot (its sealed token, hook id and secret digest); the deleted row, or None."""
+    """Forget the space's bot (its sealed token, hook id and secret digest) and release it; the deleted row, or None."""
+    conn.execute("DELETE FROM global_names WHERE kind = 'telegram_bot' AND space_id = %(space_id)s",
+                 {"space_id": space_id})
     return conn.execute("DELETE FROM telegram_bots WHERE space_id = %(space_id)s RETURNING username, bot_id",
                         {"space_id": space_id}).fetchone()
 

@@ -76,6 +76,13 @@ def test_a_bot_belongs_to_one_space_and_replacing_it_releases_the_old_one(db, sp
     assert names(db) == {("telegram_bot", "222", space["id"]), ("telegram_bot", "111", other_space["id"])}
 
 
+def test_a_disconnected_bot_can_be_connected_to_another_space(db, space, other_space, clock):
+    bot(db, space["id"], 111, clock)
+    assert telegram_store.delete_bot(db, space["id"])["bot_id"] == 111
+    assert names(db) == set()
+    assert bot(db, other_space["id"], 111, clock)["bot_id"] == 111
+
+
 def test_deleting_a_space_releases_its_names(db, space, other_space, clock):
     add_domain(db, space["id"], "go.alice.example", clock)
     link_store.update_domain_check(db, space["id"], "go.alice.example", passed=True, note="ok", now=clock())
