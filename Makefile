@@ -16,7 +16,7 @@ PIP       := --disable-pip-version-check -q
 COMPILE   := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
              --generate-hashes --no-emit-find-links --no-emit-index-url
 
-.PHONY: run test test-faults boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth clean-venv
+.PHONY: run test test-faults boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth bench-partitions clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" requirements.txt
@@ -77,6 +77,9 @@ bench-telegram: $(TEST_VENV)/.test-deps
 
 bench-badauth: $(TEST_VENV)/.test-deps
 	$(TEST_PY) bench/badauth.py
+
+bench-partitions: $(TEST_VENV)/.test-deps
+	$(TEST_PY) bench/partition_backfill.py
 
 clean-venv:
 	rm -rf $(VENV) $(TEST_VENV) $(LOCK_VENV)

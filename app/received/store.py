@@ -83,9 +83,11 @@ def list_requests(conn: psycopg.Connection, space_id: int, *, endpoint: str | No
                                 "limit": max(1, min(limit, MAX_LIMIT))}).fetchall()
 
 
-# Per space, the id of its (keep+1)-th newest row (a backward walk of the primary key), then one
-# set-based delete of the rows older than the cutoff (time index) at or below their space's id.
-# Spaces without keep+1 rows have no floor and keep everything.
+# Whole days beyond retention are dropped as partitions (app/partitions/); this purge only trims
+# the default partition, which holds the rows no day holds: the newest rows of quiet spaces that
+# were kept when their day went, and late rows. Per space, the id of its (keep+1)-th newest row (a
+# backward walk of the primary key), then one set-based delete of that partition's rows older than
+# the cutoff at or below their space's id. Spaces without keep+1 rows have no floor and keep everything.
 _PURGE = """
 WITH floors AS MATERIALIZED (
     SELECT s.id AS space_id, f.id AS below_id
@@ -93,14 +95,14 @@ WITH floors AS MATERIALIZED (
         SELECT r.id FROM received_requests r WHERE r.space_id = s.id
         ORDER BY r.id DESC OFFSET %(keep)s LIMIT 1) f
 )
-DELETE FROM received_requests r
+DELETE FROM received_requests_default r
 USING floors f
 WHERE r.received_at < %(cutoff)s AND r.space_id = f.space_id AND r.id <= f.below_id
 """
 
 
 def purge_requests(conn: psycopg.Connection, *, cutoff: datetime, keep: int) -> int:
-    """Delete rows older than `cutoff` that are not among their space's newest `keep`; return how many."""
+    """Delete default-partition rows older than `cutoff` not among their space's newest `keep`; return how many."""
     return conn.execute(_PURGE, {"cutoff": cutoff, "keep": keep}).rowcount
 
 

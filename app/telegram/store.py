@@ -25,9 +25,18 @@ class BotTaken(ValueError):
 
 def save_bot(conn: psycopg.Connection, space_id: int, *, bot_id: int, username: str, token_sealed: bytes,
              token_hint: str, hook_id: str, secret_token_hash: bytes, webhook_url: str, now: datetime) -> dict:
-    """Connect (or replace) the space's bot; BotTaken when another space has this bot."""
+    """Connect (or replace) the space's bot; BotTaken when another space has this bot.
+
+    The bot's row in global_names (the cross-space directory) decides: the space's previous bot is
+    released and the new one claimed in the same transaction, and the primary key refuses a bot
+    another space holds.
+    """
+    names = {"space_id": space_id, "bot": str(bot_id)}
     try:
         with conn.transaction():
+            conn.execute("DELETE FROM global_names WHERE kind = 'telegram_bot' AND space_id = %(space_id)s", names)
+            conn.execute("INSERT INTO global_names (kind, name, space_id) VALUES ('telegram_bot', %(bot)s, %(space_id)s)",
+                         names)
             return conn.execute(
                 "INSERT INTO telegram_bots (space_id, bot_id, username, token_sealed, token_hint, hook_id,"
                 " secret_token_hash, webhook_url, connected_at)"
@@ -68,7 +77,9 @@ def find_bot_by_hook(conn: psycopg.Connection, hook_id: str) -> dict | None:
 
 
 def delete_bot(conn: psycopg.Connection, space_id: int) -> dict | None:
-    """Forget the space's bot (its sealed token, hook id and secret digest); the deleted row, or None."""
+    """Forget the space's bot (its sealed token, hook id and secret digest) and release it; the deleted row, or None."""
+    conn.execute("DELETE FROM global_names WHERE kind = 'telegram_bot' AND space_id = %(space_id)s",
+                 {"space_id": space_id})
     return conn.execute("DELETE FROM telegram_bots WHERE space_id = %(space_id)s RETURNING username, bot_id",
                         {"space_id": space_id}).fetchone()
 

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 import pytest
 
 from app.received import capture
+from app.partitions.retention import maintain_partitions
 from app.received.retention import purge_received_log
 from tests.conftest import bearer
 from tests.setup.conftest import html
@@ -295,31 +296,44 @@ def test_it_checks_ownership(app, client, login, space, other_space, db):
 
 # Retention -------------------------------------------------------------------------------------
 
-def test_it_purges_rows_older_than_the_window_beyond_the_newest_rows(app, client, space, other_space, db, clock):
+def test_it_purges_rows_older_than_the_window_beyond_the_newest_rows(app, client, space, other_space, db, clock,
+                                                                   partition_days):
     app.config["RECEIVED_LOG_MIN_ROWS"] = 3
     for n in range(5):
         post(client, "/events", space, {"event": "contact", "uid": f"old{n}"})
     post(client, "/events", other_space, {"event": "contact", "uid": "bob-old"})
     flush(app)
-    clock.advance(days=7, hours=1)
+    # Whole days go: today's partition once all of it is more than 7 days old.
+    clock.advance(days=9)
     post(client, "/events", space, {"event": "contact", "uid": "new"})
     flush(app)
     with app.app_context():
-        assert purge_received_log() == 3
+        assert maintain_partitions() >= 1
+        assert purge_received_log() == 0
     assert [r["uid"] for r in logged(app, db, space)] == ["old3", "old4", "new"]
     assert [r["uid"] for r in logged(app, db, other_space)] == ["bob-old"]
+    # The kept rows wait in the default partition, where the purge trims them beyond the newest 3.
+    for n in range(2):
+        post(client, "/events", space, {"event": "contact", "uid": f"newer{n}"})
+    flush(app)
+    with app.app_context():
+        assert purge_received_log() == 2
+    assert [r["uid"] for r in logged(app, db, space)] == ["new", "newer0", "newer1"]
     clock.advance(days=7, hours=1)
     with app.app_context():
+        maintain_partitions()
         assert purge_received_log() == 0
+    assert [r["uid"] for r in logged(app, db, other_space)] == ["bob-old"]
 
 
-def test_it_keeps_a_week_however_many_rows(app, client, space, db, clock):
+def test_it_keeps_a_week_however_many_rows(app, client, space, db, clock, partition_days):
     app.config["RECEIVED_LOG_MIN_ROWS"] = 1
     for n in range(3):
         post(client, "/events", space, {"event": "contact", "uid": f"u{n}"})
     flush(app)
     clock.advance(days=6, hours=23)
     with app.app_context():
+        assert maintain_partitions() == 0
         assert purge_received_log() == 0
     assert len(logged(app, db, space)) == 3
 
