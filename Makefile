@@ -16,7 +16,7 @@ PIP       := --disable-pip-version-check -q
 COMPILE   := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
              --generate-hashes --no-emit-find-links --no-emit-index-url
 
-.PHONY: run test test-faults boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth clean-venv
+.PHONY: run test test-faults boot-check lock bench bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" requirements.txt
@@ -52,6 +52,10 @@ lock:
 	$(LOCK_VENV)/bin/pip install $(PIP) $(PIP_TOOLS)
 	$(COMPILE) -o requirements.txt requirements.in
 	$(COMPILE) -o requirements-test.txt requirements-test.in
+
+## bench: every benchmark under bench/, short (~10-15 min), then one table of ratios (FULL=1: each at full size, ~1 h)
+bench: $(TEST_VENV)/.test-deps
+	BENCH_FULL=$(FULL) $(TEST_PY) bench/all.py
 
 ## bench-*: the benchmarks under bench/ (each prints its figures beside a ceiling from the same run)
 bench-ingest: $(TEST_VENV)/.test-deps

@@ -48,6 +48,10 @@ class Stack:
         services.stop_postgres(self.base)
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def postmaster_pid(self) -> int:
+        """The pid of this stack's PostgreSQL server."""
+        return int((self.base / "pgdata" / "postmaster.pid").read_text().split()[0])
+
     def flask_json(self, *args: str) -> dict:
         """Run `flask --app wsgi ARGS --json` against the stack and return its JSON."""
         done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=ROOT, env=self.env,
@@ -94,3 +98,54 @@ def save(name: str, results: dict) -> Path:
     path = out / f"{name}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds so far of process `pid` and all its children, those that exited included.
+
+    A child that exited and was waited for adds its time to its parent's cutime/cstime, so a
+    postmaster's backends that came and went during a run are still counted.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def walk(p: int, with_reaped: bool) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            return 0.0
+        own = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if with_reaped else 0)
+        return own / ticks + sum(walk(int(c), True) for c in children)
+
+    return walk(pid, True)
+
+
+def load_average() -> str:
+    """The machine's 1/5/15-minute load averages, as /proc/loadavg has them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def drive(url: str, script: str, *, seconds: int, connections: int, server: subprocess.Popen, stack: "Stack",
+          profile: Path | None = None) -> dict:
+    """wrk's figures for one run, plus the server CPU per answered request from /proc: the gunicorn
+    `server` (master and workers) and the stack's PostgreSQL (postmaster and every backend).
+
+    With `profile`, py-spy samples every worker of that gunicorn during the run and its hottest
+    functions go to `profile` (bench/profile.py); sampling costs the workers CPU, so the run's
+    own figures are then not comparable.
+    """
+    import wrkload
+    sampler = None
+    if profile is not None:
+        import profile as profiling
+        sampler = profiling.start(server.pid, profile, seconds)
+    pids = {"web": server.pid, "postgres": stack.postmaster_pid()}
+    before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+    result = wrkload.run(url, script, seconds=seconds, connections=connections)
+    served = max(result["rps"] * seconds, 1)
+    result["cpu_ms_per_request"] = {name: round((tree_cpu_seconds(pid) - before[name]) * 1000 / served, 3)
+                                    for name, pid in pids.items()}
+    result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 3)
+    if sampler is not None:
+        result["profile_top"] = profiling.finish(sampler, profile)
+    return result
