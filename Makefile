@@ -53,9 +53,9 @@ lock:
 	$(COMPILE) -o requirements.txt requirements.in
 	$(COMPILE) -o requirements-test.txt requirements-test.in
 
-## bench: every benchmark under bench/, short (~10-15 min), then one table of ratios (FULL=1: each at full size, ~1 h)
+## bench: every benchmark under bench/, short (~15-25 min), then one table of ratios (FULL=1: full size, ~1 h; BENCH_ONLY=a,b; BENCH_COMPARE=REV)
 bench: $(TEST_VENV)/.test-deps
-	BENCH_FULL=$(FULL) $(TEST_PY) bench/all.py
+	BENCH_FULL=$(FULL) BENCH_ONLY=$(BENCH_ONLY) BENCH_COMPARE=$(BENCH_COMPARE) $(TEST_PY) bench/all.py
 
 ## bench-*: the benchmarks under bench/ (each prints its figures beside a ceiling from the same run)
 bench-ingest: $(TEST_VENV)/.test-deps

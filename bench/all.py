@@ -1,7 +1,8 @@
 """Every benchmark under bench/, one after another, and ONE table of ratios: each figure beside its ceiling
 from the same run (the Flask hello endpoint, a bare INSERT, a bare httpx sender, the small space, …).
 
-Usage: .venv-test/bin/python bench/all.py [--full] [--only landing,ingest,…]   (or `make bench`, `make bench FULL=1`)
+Usage: .venv-test/bin/python bench/all.py [--full] [--only landing,ingest,…] [--compare REV]
+       (or `make bench`, `make bench FULL=1`, `make bench BENCH_COMPARE=HEAD~1`)
 
 Short mode (the default) runs each benchmark briefly and on smaller data, so the whole table
 takes a bounded ~10–15 minutes on a loaded 2-core machine; --full (or BENCH_FULL=1) runs each
@@ -66,6 +67,10 @@ def rows_for(name: str, r: dict) -> list[tuple]:
             ratio(f"landing/s, {c} conn", land["rps"], "hello", hello["rps"], "/s", 0.5 if c == max(r["connections"]) else None)
             absolute(f"CPU per landing (web+pg), {c} conn", land["cpu_ms_per_request"]["total"], "ms",
                      f"hello {hello['cpu_ms_per_request']['total']:.3f} ms", 0.5 if c >= 64 else 1.0)
+            if r.get("compare"):
+                old = r[f"rev_{r['compare']}_c{c}"]
+                ratio(f"landing CPU ms, {c} conn", land["cpu_ms_per_request"]["total"], r["compare"],
+                      old["cpu_ms_per_request"]["total"], "ms")
         absolute("landing p99 at half rate", r["landing_half_rate"]["p99_ms"], "ms",
                  f"at {r['landing_half_rate']['rps']:.0f}/s", 50)
     elif name == "ingest":
@@ -77,6 +82,10 @@ def rows_for(name: str, r: dict) -> list[tuple]:
                 ratio(f"{label}/s, {c} conn", ours["rps"], "bare INSERT", bare["rps"], "/s", 1.5)
                 absolute(f"CPU per {label} event (web+pg), {c} conn", ours["cpu_ms_per_request"]["total"], "ms",
                          f"bare INSERT {bare['cpu_ms_per_request']['total']:.3f} ms")
+                if r.get("compare"):
+                    old = r[f"{key}_rev_{r['compare']}_c{c}"]
+                    ratio(f"{label} CPU ms, {c} conn", ours["cpu_ms_per_request"]["total"], r["compare"],
+                          old["cpu_ms_per_request"]["total"], "ms")
         absolute("POST /events p99 at half rate", r["ingest_half_rate"]["p99_ms"], "ms",
                  f"at {r['ingest_half_rate']['rps']:.0f}/s", 50)
     elif name == "delivery":
@@ -132,6 +141,9 @@ def main() -> int:
                         help="each benchmark with its own (long) defaults; also BENCH_FULL=1")
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                         help=f"comma-separated subset of {','.join(BENCHES)}; also BENCH_ONLY")
+    parser.add_argument("--compare", default=os.environ.get("BENCH_COMPARE", ""), metavar="REV",
+                        help="also serve commit REV beside this one in the landing and ingest benchmarks"
+                             " (e.g. HEAD~1, the previous commit); also BENCH_COMPARE")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHES)
     unknown = set(names) - set(BENCHES)
@@ -141,6 +153,8 @@ def main() -> int:
     started, outcomes = time.monotonic(), {}
     for name in names:
         extra = BENCHES[name][1 if args.full else 0]
+        if args.compare and name in ("landing", "ingest"):
+            extra = [*extra, "--compare", args.compare]
         (RESULTS / f"{name}.json").unlink(missing_ok=True)
         print(f"[{time.monotonic() - started:5.0f} s] {name} {' '.join(extra)} (load average {load_average()})",
               flush=True)

@@ -24,7 +24,8 @@ class Stack:
     Use as a context manager; `env` carries every setting a process of XTRACKER needs.
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, root: Path = ROOT):
+        self.root = root
         self.base = Path(tempfile.mkdtemp(prefix=f"xt-bench-{name}-"))
         self.redis = services.Redis(self.base)
         self.database_url = ""
@@ -36,7 +37,7 @@ class Stack:
             self.env = {**os.environ, "DATABASE_URL": self.database_url, "REDIS_URL": self.redis.start(),
                         "SECRET_KEY": "bench-" + "k" * 40, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
                         "LOG_LEVEL": "WARNING"}
-            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=self.env,
+            subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=self.root, env=self.env,
                            check=True, capture_output=True)
         except BaseException:
             self.__exit__(None, None, None)
@@ -54,7 +55,7 @@ class Stack:
 
     def flask_json(self, *args: str) -> dict:
         """Run `flask --app wsgi ARGS --json` against the stack and return its JSON."""
-        done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=ROOT, env=self.env,
+        done = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args, "--json"], cwd=self.root, env=self.env,
                               check=True, capture_output=True, text=True)
         return json.loads(done.stdout)
 
@@ -66,10 +67,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve(app_spec: str, env: dict, port: int, *, log: Path | None = None) -> subprocess.Popen:
-    """Start gunicorn with the project's gunicorn.conf.py serving `app_spec`; wait until it answers."""
+def serve(app_spec: str, env: dict, port: int, *, log: Path | None = None, root: Path = ROOT) -> subprocess.Popen:
+    """Start gunicorn with the gunicorn.conf.py of `root` (this checkout) serving `app_spec`; wait until it answers."""
     output = log.open("w") if log else subprocess.DEVNULL
-    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app_spec], cwd=ROOT,
+    process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app_spec], cwd=root,
                                env={**env, "PORT": str(port)}, stdout=output, stderr=subprocess.STDOUT,
                                start_new_session=True)
     probe = "/healthz" if app_spec == "wsgi:app" else "/hello"
@@ -149,3 +150,25 @@ def drive(url: str, script: str, *, seconds: int, connections: int, server: subp
     if sampler is not None:
         result["profile_top"] = profiling.finish(sampler, profile)
     return result
+
+
+def checkout(rev: str) -> Path:
+    """A detached git worktree of `rev` in a temp dir (for --compare: an earlier commit served beside this one)."""
+    path = Path(tempfile.mkdtemp(prefix=f"xt-bench-rev-{rev[:12]}-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT, check=True, capture_output=True)
+    return path
+
+
+def remove_checkout(path: Path) -> None:
+    """Remove a worktree made by `checkout`."""
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def parse_variants(specs: list[str]) -> dict[str, dict[str, str]]:
+    """--variant NAME:KEY=VALUE[,KEY=VALUE…] → {NAME: {KEY: VALUE}}: this checkout served again with those settings."""
+    variants = {}
+    for spec in specs:
+        name, _, assignments = spec.partition(":")
+        variants[name] = dict(a.split("=", 1) for a in assignments.split(",") if "=" in a)
+    return variants

@@ -9,8 +9,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import services  # noqa: E402
 
-# Each wrk thread gets a random id so request bodies stay unique across threads and runs.
+# Each wrk thread gets a random id so request bodies stay unique across threads and runs: the
+# generator is seeded from the clock, or every run would repeat the last one's ids (duplicates).
 UNIQUE_BODY_LUA = """
+math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
 local counter = 0
 function setup(thread)
   thread:set("tid", tostring(math.random(1, 1000000000)))
