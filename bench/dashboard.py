@@ -3,7 +3,8 @@
 Usage: .venv-test/bin/python bench/dashboard.py [--clicks 1000000] [--events 10000000] [--runs 15]
 
 1. Starts a private PostgreSQL (fsync off: the load is throwaway; reads are what is timed) and Redis in a temp dir and migrates.
-2. Generates two spaces with COPY (rollup triggers off during the load, then deck_rebuild):
+2. Generates two spaces with COPY (rollup triggers off during the load, then deck_rebuild and
+   delivery_matrix_rebuild):
    "big": --clicks clicks over 365 days on 12 links and 40 countries, journeys, about --events
    events (repeat contacts, subscriptions, registrations, repeat deposits in USD and EUR) and
    deliveries to two destinations; "small": the same shape with 10K events.
@@ -193,6 +194,7 @@ def main() -> int:
                 # Fresh statistics first: planned on the previous space's, the rebuild's joins go quadratic.
                 conn.execute("VACUUM ANALYZE")
                 conn.execute("SELECT deck_rebuild(%s)", (spaces[name]["id"],))
+                conn.execute("SELECT delivery_matrix_rebuild(%s)", (spaces[name]["id"],))
                 conn.execute("VACUUM ANALYZE")
             generated[name] = {"clicks": clicks, "events": written, "seconds": round(time.perf_counter() - started, 1)}
             print(f"generated {name}: {clicks:,} clicks, {written:,} events in {generated[name]['seconds']} s",

@@ -269,7 +269,9 @@ def matrix_context(space: dict, filters: Filters) -> dict:
     A deleted destination stays while the range holds deliveries of it (its history stays readable)."""
     with db.connection() as conn:
         destinations = delivery_store.list_destinations(conn, space["id"], include_deleted=True)
-        counts = delivery_store.summarize_matrix(conn, space["id"], filters.start, filters.end)
+        # From the matrix rollup (whole local days, as the filters always are), folded first.
+        delivery_store.fold_matrix(conn, space["id"])
+        counts = delivery_store.summarize_matrix_days(conn, space["id"], filters.first_day, filters.last_day)
     with_history = {row["destination_id"] for row in counts}
     destinations = [d for d in destinations if d["deleted_at"] is None or d["id"] in with_history]
     cells = {(d["id"], e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}

@@ -6,7 +6,7 @@ worker's queue functions (`claim_due_deliveries`, `record_results`, `defer_deliv
 on rows the caller claimed (by lease token) or ids it read from them.
 """
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -305,6 +305,23 @@ def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, e
         " WHERE space_id = %(space_id)s AND created_at >= %(start)s AND created_at < %(end)s AND NOT test"
         " GROUP BY destination_id, event, status ORDER BY destination_id, event, status",
         {"space_id": space_id, "start": start, "end": end},
+    ).fetchall()
+
+
+def fold_matrix(conn: psycopg.Connection, space_id: int) -> int:
+    """Fold the space's waiting matrix deltas into its matrix days; return how many were folded."""
+    return conn.execute("SELECT fold_delivery_matrix(%(space_id)s) AS folded",
+                        {"space_id": space_id}).fetchone()["folded"]
+
+
+def summarize_matrix_days(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date) -> list[dict]:
+    """summarize_matrix() over the whole local days first_day..last_day, read from the matrix rollup
+    (sql/migrations/0020_delivery_matrix_rollup.sql): fold_matrix() first for the latest counts."""
+    return conn.execute(
+        "SELECT destination_id, event, status, sum(n) AS count FROM delivery_days"
+        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        " GROUP BY destination_id, event, status HAVING sum(n) <> 0 ORDER BY destination_id, event, status",
+        {"space_id": space_id, "first": first_day, "last": last_day},
     ).fetchall()
 
 
