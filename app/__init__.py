@@ -47,7 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     app.extensions["xt_redis"] = pubsub.create_redis(settings["REDIS_URL"])
     app.extensions["xt_proxies"] = proxies.TrustedProxies(settings["TRUSTED_PROXIES"])
     app.extensions["xt_publisher"] = pubsub.Publisher(app.extensions["xt_redis"])
-    from app.ingress.inbox import InboxWriter
+    from app.conversion.inbox import InboxWriter
     app.extensions["xt_inbox"] = InboxWriter(app.extensions["xt_pool"], writers=settings["INGEST_WRITERS"],
                                              batch_max=settings["INGEST_BATCH_MAX"])
 

@@ -195,7 +195,7 @@ def main() -> int:
             workers.append(subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env,
                                             start_new_session=True))
         from app import close_app, create_app
-        from app.delivery import wake
+        from app.conversion import wake
         app = create_app({"DATABASE_URL": database_url, "REDIS_URL": env["REDIS_URL"],
                           "SECRET_KEY": env["SECRET_KEY"], "LOG_LEVEL": "WARNING"}, process="cli")
         watch = psycopg.connect(database_url, autocommit=True)

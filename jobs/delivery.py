@@ -2,7 +2,8 @@
 from flask import current_app
 
 from app import db
-from app.delivery import dispatch, store, wake
+from app.delivery import dispatch, store
+from app.conversion import wake
 from app.lib import clock
 
 

@@ -11,7 +11,8 @@ import time
 import pytest
 from werkzeug import Response
 
-from app.delivery import configure, wake
+from app.conversion import wake
+from app.delivery import configure
 from tests.conftest import ROOT, TEST_SECRET_KEY, LiveServer, make_space
 
 

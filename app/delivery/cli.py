@@ -9,7 +9,7 @@ from flask import Flask
 from app import db
 from app.delivery import configure, manual, store
 from app.delivery.destinations import DestinationError
-from app.ingress.parse import CANONICAL_EVENTS
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space.cli import space_or_fail

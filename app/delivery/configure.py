@@ -10,9 +10,9 @@ from flask import current_app
 
 from app import db
 from app.delivery import credentials, store
-from app.delivery.wake import wake
+from app.conversion.wake import wake
 from app.delivery.destinations import DestinationError, capi, postback, webhook
-from app.ingress.parse import CANONICAL_EVENTS
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock, ssrf
 
 KINDS = {"capi": capi, "webhook": webhook, "postback": postback}

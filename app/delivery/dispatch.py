@@ -28,7 +28,7 @@ from app import db
 from app.delivery import credentials, schedule, store
 from app.delivery.configure import KINDS
 from app.delivery.destinations import DeliveryError, Sent
-from app.delivery.wake import wake
+from app.conversion.wake import wake
 from app.lib import clock, ssrf
 from app.lib.group_commit import write_isolating
 from app.lib.secretbox import SealError

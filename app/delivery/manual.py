@@ -10,7 +10,7 @@ from flask import current_app
 
 from app import db
 from app.delivery import store
-from app.delivery.wake import wake
+from app.conversion.wake import wake
 from app.lib import clock
 
 

@@ -9,9 +9,9 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from app import db
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
-from app.ingress import store
-from app.ingress.signals import announce_event
-from app.ingress.parse import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
+from app.conversion import store
+from app.conversion.announce import announce_event
+from app.conversion.events import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
                                 split_glued)
 from app.lib import click_text, clock, fbc, proxies, tokens
 from app.lib.group_commit import RowRefused

@@ -17,14 +17,14 @@ from flask import Blueprint, Flask, current_app, g, make_response, redirect, ren
 from werkzeug.exceptions import MethodNotAllowed
 
 from app import db
-from app.ingress.parse import EventIn
-from app.landing.writer import ClickWriter, PendingClick
+from app.conversion.events import EventIn
+from app.conversion.clicks import ClickWriter, PendingClick
 from app.lib import click_text, clock, proxies, tokens, useragents
 from app.lib.group_commit import RowRefused
 from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
-from app.ingress.signals import announce_event
+from app.conversion.announce import announce_event
 from app.telegram import pool as telegram_pool
 from app.web.headers import csp_nonce
 

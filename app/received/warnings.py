@@ -5,7 +5,7 @@ statement adds when no click of the space has the uid (app/received/store.py).
 """
 from datetime import datetime
 
-from app.ingress.parse import CANONICAL_EVENTS, split_glued
+from app.conversion.events import CANONICAL_EVENTS, split_glued
 from app.lib import placeholders, tokens
 
 EVENT_ENDPOINTS = {"POST /events": "occurred_at_ms", "GET /e": "t"}
@@ -15,7 +15,7 @@ GET_ENDPOINTS = frozenset({"GET /e", "GET /bind"})
 SHAPE_REFUSALS = frozenset({"invalid_json", "invalid_request", "payload_too_large"})
 ACCEPTED = frozenset({"queued", "duplicate", "bound", "created"})
 UID_ENDPOINTS = frozenset({"POST /events", "GET /e", "POST /bind", "GET /bind"})
-# Epoch ms below this (1973) are epoch seconds sent by mistake, as app/ingress/parse.py reads them.
+# Epoch ms below this (1973) are epoch seconds sent by mistake, as app/conversion/events.py reads them.
 LOOKS_LIKE_SECONDS = 100_000_000_000
 
 UNEXPANDED_MACRO = "unexpanded_macro"

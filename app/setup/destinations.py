@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from app import db
 from app.delivery import configure, store, test_send
 from app.delivery.destinations import DestinationError, postback
-from app.ingress.parse import CANONICAL_EVENTS
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
 from app.setup.common import can, done, not_found, notice, open_space, render_screen
 from app.space.store import NotFound

@@ -1,4 +1,4 @@
-"""Waking the Telegram worker job: Redis carries the signal, Postgres the work (like app/delivery/wake.py).
+"""Waking the Telegram worker job: Redis carries the signal, Postgres the work (like app/conversion/wake.py).
 
 A webhook nudges after its update is committed; a background thread turns a burst of nudges into
 one `jobs.telegram.process_due` job, queued only when none is waiting (the `xt:telegram:wake`

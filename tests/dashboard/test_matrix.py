@@ -4,7 +4,8 @@ from rq import SimpleWorker
 from werkzeug import Response
 
 from app import close_app, create_app
-from app.delivery import configure, wake
+from app.conversion import wake
+from app.delivery import configure
 from jobs import QUEUES, queue_connection
 from tests.conftest import settings
 from tests.dashboard.conftest import csrf_of, html, send_event

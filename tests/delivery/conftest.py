@@ -6,8 +6,9 @@ import pytest
 from rq import SimpleWorker
 
 from app import close_app, create_app, db as app_db
-from app.delivery import configure, store as delivery_store, wake
-from app.ingress import store as ingress_store
+from app.conversion import wake
+from app.delivery import configure, store as delivery_store
+from app.conversion import store as ingress_store
 from jobs import QUEUES, delivery as delivery_jobs, queue_connection
 from tests.conftest import bearer, settings
 

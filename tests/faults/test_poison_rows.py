@@ -13,9 +13,9 @@ import pytest
 
 from app import db as app_db
 from app.delivery.destinations import DeliveryError, webhook
-from app.ingress import store as ingress_store
-from app.ingress.parse import EventIn
-from app.landing.writer import PendingClick
+from app.conversion import store as ingress_store
+from app.conversion.events import EventIn
+from app.conversion.clicks import PendingClick
 from app.lib import clock as app_clock, group_commit
 from app.received.capture import Captured, received_log
 from tests.conftest import make_space

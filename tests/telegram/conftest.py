@@ -68,6 +68,6 @@ def run_worker(app) -> None:
     """Wake the Telegram job (and delivery) and run a real RQ SimpleWorker in burst mode."""
     with app.app_context():
         wake.wake(app)
-        from app.delivery import wake as delivery_wake
+        from app.conversion import wake as delivery_wake
         delivery_wake.wake(app)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import psycopg
 
-from app.ingress.parse import EventIn
+from app.conversion.events import EventIn
 
 # One statement records a whole batch of events (one or many, from any spaces: every row carries
 # its space_id from the credential that sent it) and stitches them: the unique

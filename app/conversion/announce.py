@@ -1,8 +1,8 @@
 """What follows a committed new event, wherever it came from (ingest API or landing)."""
 from flask import current_app
 
-from app.delivery import wake as delivery_wake
-from app.ingress.parse import EventIn
+from app.conversion import wake as delivery_wake
+from app.conversion.events import EventIn
 from app.pubsub import feed_channel
 
 
