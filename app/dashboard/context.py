@@ -15,7 +15,7 @@ from flask import g
 from app import db
 from app.dashboard import store
 from app.delivery import store as delivery_store
-from app.dashboard.filters import Filters
+from app.reporting.filters import Filters
 from app.report.build import build_report
 from app.report.query import DIMENSIONS
 from app.reporting import store as reporting

@@ -7,7 +7,7 @@ from flask_sock import Sock
 
 from app import db
 from app.dashboard import context, live
-from app.dashboard.filters import PRESETS, FilterError, Filters, check_filters, parse_filters
+from app.reporting.filters import PRESETS, FilterError, Filters, check_filters, parse_filters
 from app.delivery import manual
 from app.delivery import store as delivery_store
 from app.lib import clock

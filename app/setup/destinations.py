@@ -8,7 +8,7 @@ from app.delivery import configure, store, test_send
 from app.delivery.destinations import DestinationError, postback
 from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
-from app.setup.common import can, done, not_found, notice, open_space, render_screen
+from app.web.screen import can, done, not_found, notice, open_space, render_screen
 from app.space.store import NotFound
 from app.web import once, session
 

@@ -12,7 +12,7 @@ from app.received import live as received_live
 from app.received import store
 from app.received.capture import LISTENING_SETTLE_SECONDS
 from app.received.rows import ENDPOINTS, STATUSES, FilterError, Filters, parse_filters, rows_context
-from app.setup.common import not_found, open_space, render_screen
+from app.web.screen import not_found, open_space, render_screen
 from app.telegram import journey as telegram_journey
 from app.web import session
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
 from app.lib import clock
-from app.setup.common import can, done, found, notice, open_space, render_screen
+from app.web.screen import can, done, found, notice, open_space, render_screen
 from app.telegram import bots, drip, pool, status as telegram_status, store
 from app.web import session
 
@@ -190,7 +190,7 @@ def approve_request(space: str, id: int):
 @session.login_required
 def show_deck_panel(space: str):
     """Partial for the deck: each channel's subscribers over the deck's range and joins and leaves by link."""
-    from app.dashboard.filters import FilterError, parse_filters
+    from app.reporting.filters import FilterError, parse_filters
     space_row = open_space(space)
     try:
         filters = parse_filters(request.args, space_row["time_zone"], clock.now())
