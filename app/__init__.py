@@ -91,9 +91,14 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     register_cli(app)
     _register_error_handlers(app)
     from app.auth import limits
-    limits.install(app)
+    from app.landing.views import is_a_visit, send_on_without_click
+    from app.web.views import render_login_refusal
+    limits.install(app, is_a_visit=is_a_visit, send_on_without_click=send_on_without_click,
+                   render_login_refusal=render_login_refusal)
     from app.web import headers
     headers.install(app)
+    from app.received import capture
+    capture.install(app, ingress_bp.name)
     return app
 
 

@@ -2,8 +2,8 @@
 from flask import current_app
 
 from app import db
-from app.delivery import dispatch, store
-from app.conversion import wake
+from app.conversion import store, wake
+from app.delivery import dispatch
 from app.lib import clock
 
 

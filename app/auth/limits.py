@@ -15,6 +15,7 @@ reaches, so no request is refused because Redis is away, and it probes Redis aga
 """
 import math
 import time
+from typing import Callable
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -67,18 +68,13 @@ def _off(name: str):
     return lambda: not current_app.config[name]
 
 
-def _landing_exempt() -> bool:
-    from app.landing.views import is_a_visit
-    return not current_app.config["LANDING_RATE_LIMIT"] or not is_a_visit()
+def install(app: Flask, *, is_a_visit: Callable[[], bool], send_on_without_click: Callable[[str], Response],
+            render_login_refusal: Callable[[str], Response]) -> Limiter:
+    """Attach the limiter and the limits to `app` (after every blueprint is registered).
 
-
-def _landing_breach(limit) -> Response:
-    from app.landing.views import send_on_without_click
-    return send_on_without_click((request.view_args or {}).get("slug", ""))
-
-
-def install(app: Flask) -> Limiter:
-    """Attach the limiter and the limits to `app` (after every blueprint is registered)."""
+    The landing and the sign-in page hand in how they tell a visit and answer a breach, so this
+    package never imports the packages it limits.
+    """
     url = app.config["REDIS_URL"]
     # limits names Redis over a Unix socket redis+unix://; redis-py says unix://.
     storage_uri = "redis+" + url if url.startswith("unix://") else url
@@ -100,14 +96,16 @@ def install(app: Flask) -> Limiter:
                          error_message="too many requests with a wrong or missing credential from this address")(
         bps["ingress"])
     limiter.limit(_setting("LANDING_RATE_LIMIT"), key_func=landing_key, scope="landing",
-                  exempt_when=_landing_exempt, on_breach=_landing_breach)(bps["landing"])
+                  exempt_when=lambda: not current_app.config["LANDING_RATE_LIMIT"] or not is_a_visit(),
+                  on_breach=lambda limit: send_on_without_click((request.view_args or {}).get("slug", "")))(
+        bps["landing"])
     for name in ("web", "invitations"):
         limiter.limit(_setting("LOGIN_RATE_LIMIT"), scope="login-forms", key_func=client_address,
                       methods=["POST"], error_message="too many sign-in attempts from this address",
                       exempt_when=lambda: not current_app.config["LOGIN_RATE_LIMIT"]
                       or request.endpoint not in LIMITED_FORMS)(bps[name])
     app.extensions["xt_limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    app.register_error_handler(RateLimitExceeded, lambda exc: too_many_requests(exc, render_login_refusal))
     return limiter
 
 
@@ -123,7 +121,7 @@ def retry_after(exc: RateLimitExceeded) -> int:
     return window
 
 
-def too_many_requests(exc: RateLimitExceeded):
+def too_many_requests(exc: RateLimitExceeded, render_login_refusal: Callable[[str], Response]):
     """429 with Retry-After: the JSON error of the API, the sign-in page's message for forms.
 
     A landing's breach carries its own response (the visitor sent on without a click).
@@ -132,7 +130,6 @@ def too_many_requests(exc: RateLimitExceeded):
         return exc.response
     seconds = retry_after(exc)
     if request.endpoint in LIMITED_FORMS:
-        from app.web.views import render_login_refusal
         response = render_login_refusal(f"Too many sign-in attempts from your address. Try again in {seconds} seconds.")
     else:
         response = jsonify(ok=False, status="rate_limited", error=exc.description, retry_after=seconds)

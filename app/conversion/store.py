@@ -141,6 +141,13 @@ def record_event(conn: psycopg.Connection, space_id: int, event: EventIn, *, uid
     return record_events(conn, [InboxItem(space_id, event, uid, received_at, source)])[0]
 
 
+def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
+    """True when some delivery (of any space) in the outbox is due: a retry, a manual request, or an expired lease."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at <= %(now)s) AS due", {"now": now},
+    ).fetchone()["due"]
+
+
 def lock_tg_id(conn: psycopg.Connection, space_id: int, tg_id: int) -> None:
     """Serialise binds and uid-less events of one Telegram user (transaction-scoped lock).
 

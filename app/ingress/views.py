@@ -17,11 +17,10 @@ from app.lib import click_text, clock, fbc, proxies, tokens
 from app.lib.group_commit import RowRefused
 from app.link import store as link_store
 from app.pubsub import feed_channel
-from app.received.capture import capture_response
 
+# Every answered request of a known space goes to the received log (docs/received.md); the app
+# factory installs that hook (app/received/capture.py).
 bp = Blueprint("ingress", __name__)
-# Every answered request of a known space goes to the received log (docs/received.md).
-bp.after_request(capture_response)
 
 BIND_FIELDS = frozenset({"uid", "tg_id"})
 CLICK_TEXT_FIELDS = frozenset({"link_slug", "fbclid", "fbc", "fbp", "campaign_name", "raw_query", "utm_source",

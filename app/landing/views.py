@@ -8,8 +8,6 @@ balancers can probe by address.
 import base64
 import hashlib
 import hmac
-import threading
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +19,7 @@ from app.conversion.events import EventIn
 from app.conversion.clicks import ClickWriter, PendingClick
 from app.lib import click_text, clock, proxies, tokens, useragents
 from app.lib.group_commit import RowRefused
+from app.lib.ttl_cache import TtlCache
 from app.lib.geoip import CountryDatabase
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
@@ -34,37 +33,6 @@ ANY_HOST_ENDPOINTS = frozenset({"health.show_health", "health.show_readiness"})
 COOKIE_NAME = "xt_uid"
 FACEBOOK_FIELDS = ("campaign_id", "adset_name", "adset_id", "ad_name", "ad_id")
 _NEGATIVE = object()
-
-
-class TtlCache:
-    """A per-process map whose entries expire after `ttl` seconds (0 disables it); emptied when full."""
-
-    def __init__(self, ttl: float, limit: int = 10_000):
-        self.ttl = ttl
-        self.limit = limit
-        self._entries: dict[Any, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The cached value, or None when absent or expired."""
-        hit = self._entries.get(key)
-        if hit is None or hit[0] <= time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        """Remember `value` for `ttl` seconds."""
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.limit:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, value)
-
-    def forget(self, key: Any) -> None:
-        """Drop `key`, so the next lookup asks the database."""
-        with self._lock:
-            self._entries.pop(key, None)
 
 
 class Landing:

@@ -206,6 +206,17 @@ def received_log(app: Flask) -> ReceivedLog:
     return found
 
 
+def install(app: Flask, blueprint: str) -> None:
+    """Log every answered request of `blueprint` (the ingress API) once its other hooks have run.
+
+    Installed by the app factory, so the API never imports the log that reads it; app-level
+    after-request hooks run last-registered first, so install this one last.
+    """
+    def capture_blueprint(response: Response) -> Response:
+        return capture_response(response) if request.blueprint == blueprint else response
+    app.after_request(capture_blueprint)
+
+
 def capture_response(response: Response) -> Response:
     """After-request hook of the ingress API: queue the request for the log when its space is known.
 

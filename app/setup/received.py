@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
 from app import db
+from app.conversion import journeys
 from app.dashboard import live
 from app.lib import tokens
 from app.received import live as received_live
@@ -136,15 +137,15 @@ def show_journey(space: str, uid: str):
     if not tokens.UID_RE.fullmatch(uid):
         not_found("journey")
     with db.connection() as conn:
-        journey = store.find_journey(conn, space_row["id"], uid)
-        events = store.list_journey_events(conn, space_row["id"], uid)
+        journey = journeys.find_journey(conn, space_row["id"], uid)
+        events = journeys.list_journey_events(conn, space_row["id"], uid)
         if journey is None and not events:
             not_found("journey")
         if journey is None:
             # Only test events carry this uid: they are listed, but never open a journey.
             journey = {"uid": uid, "event_count": 0, "deposit_count": 0, "revenue": {}, "click_at": None,
                        "tg_id": None, "test_only": True}
-        deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
+        deliveries = journeys.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
         telegram = telegram_journey.telegram_part(conn, space_row["id"], uid)
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:

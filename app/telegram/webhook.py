@@ -13,8 +13,9 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app import db
 from app.lib import clock
-from app.landing.views import TtlCache
-from app.telegram import bots, store, wake
+from app.conversion import wake
+from app.lib.ttl_cache import TtlCache
+from app.telegram import bots, store
 from app.telegram.inbox import BadUpdateBody, PendingUpdate, UpdateWriter
 
 bp = Blueprint("telegram_webhook", __name__)
@@ -79,5 +80,5 @@ def receive_update(hook_id: str):
     if isinstance(queued, BadUpdateBody):
         return _answer(400, "invalid_update", str(queued))
     if queued:
-        wake.nudge(current_app._get_current_object())
+        wake.nudge(current_app._get_current_object(), wake.TELEGRAM)
     return _answer(200, "queued" if queued else "duplicate")
