@@ -14,9 +14,10 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # Bottom first. A module directly under app/ (db.py, config.py) counts as a package of its own;
 # "app" is app/__init__.py, the composition root.
 FLOORS = (
+    {"services"},                             # the per-process services, named and typed (no imports)
     {"db"},                                   # the pool, transactions, StorageUnavailable
     {"lib"},                                  # small pure helpers
-    {"config", "pubsub"},                     # settings; Redis client and channel names
+    {"config", "pubsub", "live"},             # settings; Redis client and channels; the live hub (transport)
     {"space", "auth", "reporting"},           # spaces and credentials; rollups and report filters
     {"rate", "web"},                          # exchange rates; sessions and screen helpers
     {"conversion"},                           # THE CORE: events, their rules, writes, announcement
@@ -37,7 +38,6 @@ CONSUMERS = {"delivery", "received", "dashboard"}
 KNOWN_CROSSINGS = {
     ("landing", "telegram"): "a channel link's landing takes a per-click invite link from the Telegram pool",
     ("dashboard", "delivery"): "the deck's delivery matrix reads the outbox through delivery's store",
-    ("dashboard", "received"): "the live hub renders the received log's frames (app/dashboard/live.py)",
 }
 
 

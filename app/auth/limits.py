@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.auth import credentials
+from app import services
 from app.lib import proxies, tokens
 
 # The in-memory fallback while Redis is away: a limit no process can reach, i.e. fail open.
@@ -34,7 +35,7 @@ def client_address() -> str:
     """The client's address as the trusted proxies report it (the TCP peer otherwise), once per request."""
     if "client_address" not in g:
         g.client_address = proxies.client_address(
-            request.remote_addr, request.headers, current_app.extensions["xt_proxies"]) or "unknown"
+            request.remote_addr, request.headers, services.of(current_app).proxies) or "unknown"
     return g.client_address
 
 
@@ -104,7 +105,7 @@ def install(app: Flask, *, is_a_visit: Callable[[], bool], send_on_without_click
                       methods=["POST"], error_message="too many sign-in attempts from this address",
                       exempt_when=lambda: not current_app.config["LOGIN_RATE_LIMIT"]
                       or request.endpoint not in LIMITED_FORMS)(bps[name])
-    app.extensions["xt_limiter"] = limiter
+    services.of(app).limiter = limiter
     app.register_error_handler(RateLimitExceeded, lambda exc: too_many_requests(exc, render_login_refusal))
     return limiter
 
@@ -113,7 +114,7 @@ def retry_after(exc: RateLimitExceeded) -> int:
     """Whole seconds until the breached limit's window resets, between 1 and the window's length."""
     window = max(1, int(exc.limit.limit.get_expiry()))
     try:
-        current = current_app.extensions["xt_limiter"].current_limit
+        current = services.of(current_app).limiter.current_limit
         if current is not None:
             return min(window, max(1, math.ceil(current.reset_at - time.time())))
     except Exception:  # noqa: BLE001 — the storage may be gone; the window length is a safe answer

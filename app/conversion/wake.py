@@ -24,7 +24,7 @@ import redis
 from flask import Flask
 from rq import Queue
 
-from app import db
+from app import db, services
 from app.conversion import store
 from app.lib import clock
 
@@ -56,7 +56,7 @@ TELEGRAM = WakeTarget("Telegram worker", "xt-telegram", "jobs.telegram.process_d
 
 def wake(app: Flask, target: WakeTarget = DELIVERY) -> bool:
     """Make sure the target's job is queued; False (logged) when Redis is unreachable."""
-    client = app.extensions["xt_redis"]
+    client = services.of(app).redis
     try:
         if client.set(target.key, b"1", nx=True, ex=WAKE_TTL_SECONDS):
             Queue(target.queue, connection=client).enqueue(target.job, job_timeout=target.job_timeout_seconds,
@@ -70,7 +70,7 @@ def wake(app: Flask, target: WakeTarget = DELIVERY) -> bool:
 def woken(app: Flask, target: WakeTarget = DELIVERY) -> None:
     """Called by the job as it starts: the next wake-up must enqueue a new job."""
     try:
-        app.extensions["xt_redis"].delete(target.key)
+        services.of(app).redis.delete(target.key)
     except (redis.RedisError, OSError) as exc:
         log.warning("clearing the %s wake-up key failed: %s", target.name, exc)
 
@@ -114,7 +114,7 @@ class Waker:
         if self.target.due is None:
             return True
         try:
-            with db.connection(self.app.extensions["xt_pool"]) as conn:
+            with db.connection(services.of(self.app).pool) as conn:
                 return self.target.due(conn, clock.system_now())
         except db.StorageUnavailable:
             return False
@@ -122,8 +122,5 @@ class Waker:
 
 def nudge(app: Flask, target: WakeTarget = DELIVERY) -> None:
     """Ask for a wake-up of `target` soon, without any I/O in the caller (call after the commit)."""
-    name = f"xt_waker:{target.key}"
-    waker = app.extensions.get(name)
-    if waker is None:
-        waker = app.extensions.setdefault(name, Waker(app, target))
-    waker.nudge()
+    found = services.of(app)
+    (found.delivery_waker if target is DELIVERY else found.telegram_waker).nudge()

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import httpx
 from flask import Flask
 
-from app import db
+from app import db, services
 from app.delivery import credentials, schedule, store
 from app.delivery.configure import KINDS
 from app.delivery.destinations import DeliveryError, Sent
@@ -41,24 +41,23 @@ BUDGET_SECONDS = 60.0
 PIPELINE_DEPTH = 2
 # A backlog wakes another worker at most this often (each wake-up is a Redis round trip).
 SHARE_WAKE_SECONDS = 1.0
-_CLIENT = "xt_delivery_http"
 RESULT_WRITER = "delivery-results"
 
 
+def build_http_client(config: dict) -> httpx.Client:
+    """A pooled client for destinations (refusing private addresses unless allowed); one per process."""
+    limits = httpx.Limits(max_connections=config["DELIVERY_CONCURRENCY"] * 2,
+                          max_keepalive_connections=config["DELIVERY_CONCURRENCY"] * 2, keepalive_expiry=30)
+    read = config["DELIVERY_READ_TIMEOUT"]
+    return httpx.Client(
+        transport=ssrf.transport(allow_private=config["ALLOW_PRIVATE_DESTINATIONS"], limits=limits),
+        timeout=httpx.Timeout(read, connect=config["DELIVERY_CONNECT_TIMEOUT"], write=read, pool=read),
+        follow_redirects=False, trust_env=False)
+
+
 def http_client(app: Flask) -> httpx.Client:
-    """The process's pooled client for destinations (refusing private addresses unless allowed)."""
-    client = app.extensions.get(_CLIENT)
-    if client is None:
-        config = app.config
-        limits = httpx.Limits(max_connections=config["DELIVERY_CONCURRENCY"] * 2,
-                              max_keepalive_connections=config["DELIVERY_CONCURRENCY"] * 2, keepalive_expiry=30)
-        read = config["DELIVERY_READ_TIMEOUT"]
-        client = httpx.Client(
-            transport=ssrf.transport(allow_private=config["ALLOW_PRIVATE_DESTINATIONS"], limits=limits),
-            timeout=httpx.Timeout(read, connect=config["DELIVERY_CONNECT_TIMEOUT"], write=read, pool=read),
-            follow_redirects=False, trust_env=False)
-        client = app.extensions.setdefault(_CLIENT, client)
-    return client
+    """The process's pooled client for destinations."""
+    return services.of(app).delivery_http
 
 
 def destination_host(destination: dict) -> str:
@@ -347,7 +346,7 @@ def _note_streak(conn, space_id: int, destination_id: int, streak: dict, now: da
 def _publish(app: Flask, changed: list[dict], rows: list[dict]) -> None:
     """One live-feed message per status change (the publisher pipelines them and is fail-soft)."""
     by_id = {r["id"]: r for r in rows}
-    publisher = app.extensions["xt_publisher"]
+    publisher = services.of(app).publisher
     for r in changed:
         claimed = by_id[r["id"]]
         publisher.publish(feed_channel(r["space_id"]), {

@@ -1,7 +1,7 @@
 """Liveness and readiness probes for load balancers and `make run`."""
 from flask import Blueprint, current_app, jsonify
 
-from app import db
+from app import db, services
 
 bp = Blueprint("health", __name__)
 
@@ -24,7 +24,7 @@ def show_readiness():
     except db.StorageUnavailable:
         pass
     try:
-        checks["redis"] = bool(current_app.extensions["xt_redis"].ping())
+        checks["redis"] = bool(services.of(current_app).redis.ping())
     except Exception:  # any redis failure means "not ready"
         pass
     ready = all(checks.values())

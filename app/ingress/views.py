@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from app import db
+from app import db, services
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
 from app.conversion import store
 from app.conversion.announce import announce_event
@@ -113,7 +113,7 @@ def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
             is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, received_at=now, source=source)
     else:
         try:
-            is_new, inbox_id = current_app.extensions["xt_inbox"].submit(
+            is_new, inbox_id = services.of(current_app).inbox.submit(
                 store.InboxItem(space_id, event, uid, now, source))
         except RowRefused as exc:
             if not exc.client_fault:
@@ -156,7 +156,7 @@ def _bind(space_id: int, raw_uid: Any, raw_tg_id: Any):
     if not result["bound"]:
         return _error("conflict", "this uid is already bound to another Telegram user; the first bind wins",
                       409, matched=result["matched"])
-    current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
+    services.of(current_app).publisher.publish(feed_channel(space_id), {
         "type": "bind", "uid": uid, "tg_id": tg_id, "matched": result["matched"], "backfilled": backfilled,
     })
     return jsonify(ok=True, matched=result["matched"])

@@ -5,9 +5,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
-from app import db
+from app import db, services
 from app.conversion import journeys
-from app.dashboard import live
 from app.lib import tokens
 from app.received import live as received_live
 from app.received import store
@@ -67,7 +66,7 @@ def stream_received(space: str):
         abort(400, description=str(exc))
     filters = Filters(endpoint=filters.endpoint, status=filters.status, warned=filters.warned, listen=True)
     app = current_app._get_current_object()
-    hub = live.hub(app)
+    hub = services.of(app).live_hub
     received_live.mark_listening(app, space_row["id"])
     listener = hub.subscribe(space_row["id"], None, kind=received_live.KIND,
                              view=received_live.View(space_row, filters))

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from rq import Queue
 
-from app import db as app_db
+from app import db as app_db, services
 
 from app.conversion import wake
 from app.conversion.announce import announce_event
@@ -24,7 +24,7 @@ def _deposit(eid: str, uid: str | None = "u-core-1") -> EventIn:
 def test_one_submit_records_the_event_its_journey_and_one_delivery_per_mapping_destination(app, space, db, httpserver):
     mapped, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     make_destination(app, space, "webhook", url=httpserver.url_for("/other"), event_map={"registration": "reg"})
-    inbox = app.extensions["xt_inbox"]
+    inbox = services.of(app).inbox
     now = app_clock.system_now()
     is_new, inbox_id = inbox.submit(InboxItem(space["id"], _deposit("tx-core-1"), "u-core-1", now, "post"))
     again = inbox.submit(InboxItem(space["id"], _deposit("tx-core-1"), "u-core-1", now, "post"))
@@ -40,7 +40,7 @@ def test_a_landing_batch_stores_the_click_opens_the_journey_and_records_its_cont
     now = app_clock.system_now()
     contact = EventIn(event="contact", uid="u-core-2", tg_id=None, eid="u-core-2", value=None, currency="USD",
                       occurred_at_ms=app_clock.to_ms(now))
-    writer = app.extensions["xt_landing"].writer
+    writer = services.of(app).landing.writer
     without = writer.submit(PendingClick(space["id"], "u-core-3", now, {"link_slug": "core"}, None))
     is_new, inbox_id = writer.submit(PendingClick(space["id"], "u-core-2", now, {"link_slug": "core"}, contact))
     assert without is None and is_new
@@ -60,7 +60,7 @@ def test_the_announcement_publishes_the_event_on_the_spaces_feed(app, space, red
     event.flags = ["deposit_without_value"]
     with app.app_context():
         announce_event(space["id"], 42, event, "u-core-1")
-    app.extensions["xt_publisher"].flush(timeout=5)
+    services.of(app).publisher.flush(timeout=5)
     message = listener.get_message(timeout=5)
     listener.close()
     assert json.loads(message["data"]) == {
@@ -81,6 +81,6 @@ def test_the_delivery_waker_asks_the_outbox_whether_anything_is_due(app, space, 
     with app.app_context(), app_db.connection() as conn:
         assert wake.DELIVERY.due(conn, app_clock.system_now()) is False
     make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
-    app.extensions["xt_inbox"].submit(InboxItem(space["id"], _deposit("tx-core-5"), None, app_clock.system_now(), "post"))
+    services.of(app).inbox.submit(InboxItem(space["id"], _deposit("tx-core-5"), None, app_clock.system_now(), "post"))
     with app.app_context(), app_db.connection() as conn:
         assert wake.DELIVERY.due(conn, app_clock.system_now() + timedelta(seconds=1)) is True
