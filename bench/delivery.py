@@ -209,7 +209,7 @@ def main() -> int:
             queue_deliveries(database_url, space_id, destination["destination"]["id"], round_number * share + 1, share)
             target = (round_number + 1) * share
             started = time.perf_counter()
-            wake.wake(app)
+            wake.wake(app, wake.DELIVERY)
             while outstanding(watch):
                 time.sleep(0.05)
                 if time.perf_counter() - started > 900:

@@ -54,7 +54,7 @@ TELEGRAM = WakeTarget("Telegram worker", "xt-telegram", "jobs.telegram.process_d
                       job_timeout_seconds=600, coalesce_seconds=0.005)
 
 
-def wake(app: Flask, target: WakeTarget = DELIVERY) -> bool:
+def wake(app: Flask, target: WakeTarget) -> bool:
     """Make sure the target's job is queued; False (logged) when Redis is unreachable."""
     client = services.of(app).redis
     try:
@@ -67,7 +67,7 @@ def wake(app: Flask, target: WakeTarget = DELIVERY) -> bool:
         return False
 
 
-def woken(app: Flask, target: WakeTarget = DELIVERY) -> None:
+def woken(app: Flask, target: WakeTarget) -> None:
     """Called by the job as it starts: the next wake-up must enqueue a new job."""
     try:
         services.of(app).redis.delete(target.key)
@@ -120,7 +120,7 @@ class Waker:
             return False
 
 
-def nudge(app: Flask, target: WakeTarget = DELIVERY) -> None:
+def nudge(app: Flask, target: WakeTarget) -> None:
     """Ask for a wake-up of `target` soon, without any I/O in the caller (call after the commit)."""
     found = services.of(app)
     (found.delivery_waker if target is DELIVERY else found.telegram_waker).nudge()

@@ -10,7 +10,7 @@ from flask import current_app
 
 from app import db
 from app.delivery import credentials, store
-from app.conversion.wake import wake
+from app.conversion.wake import DELIVERY, wake
 from app.delivery.destinations import DestinationError, capi, postback, webhook
 from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock, ssrf
@@ -178,7 +178,7 @@ def resume(space_id: int, destination_id: int) -> dict:
     """Resume a destination; everything it held becomes due now."""
     with db.transaction() as conn:
         row = store.resume_destination(conn, space_id, destination_id, now=clock.now())
-    wake(current_app._get_current_object())
+    wake(current_app._get_current_object(), DELIVERY)
     return row
 
 

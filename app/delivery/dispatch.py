@@ -28,7 +28,7 @@ from app import db, services
 from app.delivery import credentials, schedule, store
 from app.delivery.configure import KINDS
 from app.delivery.destinations import DeliveryError, Sent
-from app.conversion.wake import wake
+from app.conversion.wake import DELIVERY, wake
 from app.lib import clock, ssrf
 from app.lib.group_commit import write_isolating
 from app.lib.secretbox import SealError
@@ -100,7 +100,7 @@ def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
             if rows:
                 in_flight.append(_start(app, pool, token, rows, now))
                 if len(rows) == limit and time.monotonic() >= next_wake:
-                    wake(app)
+                    wake(app, DELIVERY)
                     next_wake = time.monotonic() + SHARE_WAKE_SECONDS
             elif not in_flight:
                 break
@@ -111,7 +111,7 @@ def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
             if time.monotonic() - started > budget_seconds:
                 while in_flight:
                     handled += _finish(app, in_flight.popleft())
-                wake(app)
+                wake(app, DELIVERY)
                 break
     return handled
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
+from app.conversion import wake
 from app.lib import clock
 from app.web.screen import can, done, found, notice, open_space, render_screen
 from app.telegram import bots, drip, pool, status as telegram_status, store
@@ -181,8 +182,7 @@ def approve_request(space: str, id: int):
     with db.transaction() as conn:
         if not store.approve_manually(conn, space_row["id"], id, clock.now()):
             found(None, "waiting join request")
-    from app.telegram import wake
-    wake.nudge(current_app._get_current_object())
+    wake.nudge(current_app._get_current_object(), wake.TELEGRAM)
     return done(".show_telegram", space_row, "approved")
 
 

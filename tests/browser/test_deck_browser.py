@@ -29,7 +29,7 @@ def app(servers):
 
 def run_worker(app) -> None:
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")
 
 

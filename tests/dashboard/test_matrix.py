@@ -24,7 +24,7 @@ def app(servers, clock):
 def run_worker(app) -> None:
     """A real RQ SimpleWorker in burst mode until the queues are empty."""
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")
 
 

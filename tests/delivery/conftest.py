@@ -57,7 +57,7 @@ def add_click(app, space: dict, uid: str, created_at: datetime, **fields) -> Non
 def run_worker(app) -> None:
     """Wake the workers and run a real RQ SimpleWorker in burst mode until the queues are empty."""
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         worker = SimpleWorker(QUEUES, connection=queue_connection(app))
         worker.work(burst=True, logging_level="WARNING")
 
