@@ -26,7 +26,7 @@ from flask import Flask
 
 from app import db, services
 from app.delivery import credentials, schedule, store
-from app.delivery.configure import KINDS
+from app.delivery.kinds import KINDS
 from app.delivery.destinations import DeliveryError, Sent
 from app.conversion.wake import DELIVERY, wake
 from app.lib import clock, ssrf
@@ -155,7 +155,7 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
     results: list[dict] = []
     deferrals: list[tuple[int, int, datetime]] = []
     units: list[tuple[dict, list[dict]]] = []
-    capi_batches: dict[tuple[int, int], list[dict]] = {}
+    batches: dict[tuple[int, int], list[dict]] = {}
     rows.sort(key=lambda r: r["id"])
     for row in rows:
         row["stable_id"] = f"xt-{row['event_id']}-{row['destination_id']}"
@@ -167,30 +167,30 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
         if row["event"] not in destination["event_map"]:
             results.append(_refused(row, now, f"{row['event']} is off in the destination's event map"))
             continue
-        if destination["kind"] == "capi":
-            reason = kind.refuse(row, now)
-            if reason:
-                results.append(_refused(row, now, reason))
+        reason = kind.refuse(row, now)
+        if reason:
+            results.append(_refused(row, now, reason))
+            continue
+        if not row["manual"]:
+            due = kind.wait_until(row, now, app.config)
+            if due is not None:
+                deferrals.append((row["space_id"], row["id"], due))
                 continue
-            if not row["manual"]:
-                due = kind.wait_until(row, now, app.config["CAPI_CLICK_WAIT_SECONDS"])
-                if due is not None:
-                    deferrals.append((row["space_id"], row["id"], due))
-                    continue
-            # Checked once the click is known (it adds fbc, address, agent): an event Meta would
-            # refuse is never batched, so it cannot fail its neighbours.
-            reason = kind.invalid(destination, row)
-            if reason:
-                results.append(_refused(row, now, reason))
-                continue
-            batch = capi_batches.setdefault((row["space_id"], row["destination_id"]), [])
-            if len(batch) == kind.BATCH_SIZE:
-                units.append((destination, batch))
-                batch = capi_batches[(row["space_id"], row["destination_id"])] = []
-            batch.append(row)
-        else:
+        # Checked once the click is known (it adds fbc, address, agent): an event the destination
+        # would refuse is never batched, so it cannot fail its neighbours.
+        reason = kind.invalid(destination, row)
+        if reason:
+            results.append(_refused(row, now, reason))
+            continue
+        if kind.BATCH_SIZE == 1:
             units.append((destination, [row]))
-    for key, batch in capi_batches.items():
+            continue
+        batch = batches.setdefault((row["space_id"], row["destination_id"]), [])
+        if len(batch) == kind.BATCH_SIZE:
+            units.append((destination, batch))
+            batch = batches[(row["space_id"], row["destination_id"])] = []
+        batch.append(row)
+    for key, batch in batches.items():
         if batch:
             units.append((destinations[key], batch))
     client = http_client(app)
