@@ -17,6 +17,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from flask import current_app
 
+from app import services
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +63,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
 
 
 def _pool(pool: ConnectionPool | None) -> ConnectionPool:
-    return pool if pool is not None else current_app.extensions["xt_pool"]
+    return pool if pool is not None else services.of(current_app).pool
 
 
 @contextmanager

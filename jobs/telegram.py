@@ -7,7 +7,8 @@ from flask import current_app
 
 from app import db
 from app.lib import clock
-from app.telegram import pool, sender, stats, store, updates, wake
+from app.conversion import wake
+from app.telegram import pool, sender, stats, store, updates
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def process_due() -> int:
     user_chat_id window). Returns how many items were handled.
     """
     app = current_app._get_current_object()
-    wake.woken(app)
+    wake.woken(app, wake.TELEGRAM)
     deadline = time.monotonic() + BUDGET_SECONDS
     handled = 0
     while time.monotonic() < deadline:
@@ -37,7 +38,7 @@ def process_due() -> int:
         if not done:
             break
     if time.monotonic() >= deadline:
-        wake.wake(app)
+        wake.wake(app, wake.TELEGRAM)
     return handled
 
 
@@ -77,7 +78,7 @@ def sweep_telegram() -> bool:
         due = (store.has_pending_updates(conn, now) or store.has_due_messages(conn, now)
                or store.has_due_approvals(conn, now))
     if due:
-        wake.wake(current_app._get_current_object())
+        wake.wake(current_app._get_current_object(), wake.TELEGRAM)
     return due
 
 

@@ -2,8 +2,9 @@
 
 Every function on a space's data takes space_id first and filters on it. The exceptions are the
 worker's queue functions (`claim_due_deliveries`, `record_results`, `defer_deliveries`,
-`load_destinations`, `find_next_due`): the outbox is one queue for every space, and they act only
-on rows the caller claimed (by lease token) or ids it read from them.
+`load_destinations`; `find_next_due` lives with the outbox's writer in app/conversion/store.py): the
+outbox is one queue for every space, and they act only on rows the caller claimed (by lease token)
+or ids it read from them.
 """
 import uuid
 from datetime import date, datetime
@@ -288,13 +289,6 @@ def defer_deliveries(conn: psycopg.Connection, token: uuid.UUID, deferrals: list
         {"token": token, "space_ids": [d[0] for d in deferrals], "ids": [d[1] for d in deferrals],
          "due": [d[2] for d in deferrals]},
     )
-
-
-def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
-    """True when some delivery (of any space) is due: a retry, a manual request, or an expired lease."""
-    return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at <= %(now)s) AS due", {"now": now},
-    ).fetchone()["due"]
 
 
 def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, end: datetime) -> list[dict]:

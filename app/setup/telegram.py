@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
+from app.conversion import wake
 from app.lib import clock
-from app.setup.common import can, done, found, notice, open_space, render_screen
+from app.web.screen import can, done, found, notice, open_space, render_screen
 from app.telegram import bots, drip, pool, status as telegram_status, store
 from app.web import once, session
 
@@ -199,8 +200,7 @@ def approve_request(space: str, id: int):
     with db.transaction() as conn:
         if not store.approve_manually(conn, space_row["id"], id, clock.now()):
             found(None, "waiting join request")
-    from app.telegram import wake
-    wake.nudge(current_app._get_current_object())
+    wake.nudge(current_app._get_current_object(), wake.TELEGRAM)
     return done(".show_telegram", space_row, "approved")
 
 
@@ -208,7 +208,7 @@ def approve_request(space: str, id: int):
 @session.login_required
 def show_deck_panel(space: str):
     """Partial for the deck: each channel's subscribers over the deck's range and joins and leaves by link."""
-    from app.dashboard.filters import FilterError, parse_filters
+    from app.reporting.filters import FilterError, parse_filters
     space_row = open_space(space)
     try:
         filters = parse_filters(request.args, space_row["time_zone"], clock.now())

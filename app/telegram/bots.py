@@ -10,30 +10,29 @@ from dataclasses import dataclass
 import httpx
 from flask import Flask, current_app
 
-from app import db
+from app import db, services
 from app.lib import clock, secretbox, tokens
 from app.telegram import store
 from app.telegram.api import BotApi, BotApiError
 
 TOKEN_RE = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{30,100}")
 CHAT_REF_RE = re.compile(r"-?[0-9]{5,20}|@?[A-Za-z][A-Za-z0-9_]{3,31}")
-_CLIENT = "xt_telegram_http"
 
 
 class TelegramError(ValueError):
     """A connect or channel step failed; the message says what to fix (shown on screen and CLI)."""
 
 
+def build_http_client(config: dict) -> httpx.Client:
+    """A pooled client for the Bot API; one per process."""
+    timeout = config["TELEGRAM_TIMEOUT"]
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), trust_env=False,
+                        follow_redirects=False, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+
+
 def http_client(app: Flask) -> httpx.Client:
     """The process's pooled client for the Bot API."""
-    client = app.extensions.get(_CLIENT)
-    if client is None:
-        timeout = app.config["TELEGRAM_TIMEOUT"]
-        client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), trust_env=False,
-                              follow_redirects=False,
-                              limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
-        client = app.extensions.setdefault(_CLIENT, client)
-    return client
+    return services.of(app).telegram_http
 
 
 def _context(space_id: int, bot_id: int) -> str:

@@ -12,9 +12,9 @@ import psycopg
 from flask import Flask
 
 from app import db
-from app.ingress import store as ingress_store
-from app.ingress.parse import EventIn
-from app.ingress.signals import announce_event
+from app.conversion import store as ingress_store
+from app.conversion.events import EventIn
+from app.conversion.announce import announce_event
 from app.lib import clock
 from app.link.parse import uid_from_start
 from app.telegram import store

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app import services
 from app.received import capture
 from app.partitions.retention import maintain_partitions
 from app.received.retention import purge_received_log
@@ -446,7 +447,7 @@ def test_rows_are_published_only_for_spaces_someone_listens_to(app, client, spac
     post(client, "/events", space, {"event": "contact", "uid": "heard"})
     post(client, "/events", other_space, {"event": "contact", "uid": "unheard"})
     flush(app)
-    app.extensions["xt_publisher"].flush()
+    services.of(app).publisher.flush()
     messages = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:
         messages.append(message)
@@ -456,10 +457,9 @@ def test_rows_are_published_only_for_spaces_someone_listens_to(app, client, spac
 
 
 def test_the_hub_keeps_received_rows_off_the_deck_feed(app, space):
-    from app.dashboard.live import Hub
     from app.received.live import View
     from app.received.rows import Filters
-    hub = Hub(app)
+    hub = services.of(app).live_hub
     feed = hub.subscribe(space["id"], None)
     received = hub.subscribe(space["id"], None, kind="received", view=View(space, Filters()))
     row = {"type": "received", "space_id": space["id"], "id": 7, "received_at": "2026-11-25T10:00:00+00:00",
