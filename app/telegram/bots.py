@@ -150,9 +150,8 @@ def disconnect(space_id: int) -> Disconnected:
         store.disconnect_channels(conn, space_id, f"the bot @{bot['username']} was disconnected:"
                                                   " connect a bot and add the channel again", clock.now())
         held = store.hold_outbound(conn, space_id, reason)
-    hooks = app.extensions.get("xt_telegram_hooks")
-    if hooks is not None:  # other web processes stop accepting the hook within LINK_CACHE_SECONDS
-        hooks.forget(bot["hook_id"])
+    # This process forgets the hook at once; other web processes stop accepting it within LINK_CACHE_SECONDS.
+    services.of(app).telegram_hooks.forget(bot["hook_id"])
     return Disconnected(bot["username"], bot["bot_id"], held["messages_stopped"], held["requests_left_for_a_human"],
                         error)
 

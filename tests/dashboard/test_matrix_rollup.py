@@ -9,7 +9,7 @@ import pytest
 from app import close_app, create_app
 from app import db as app_db
 from app.dashboard.context import matrix_context
-from app.dashboard.filters import Filters
+from app.reporting.filters import Filters
 from app.delivery import store as delivery_store
 from app.reporting import maintenance
 from app.setup.spaces import save_with_new_time_zone
