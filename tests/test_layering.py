@@ -18,7 +18,7 @@ FLOORS = (
     {"db"},                                   # the pool, transactions, StorageUnavailable
     {"lib"},                                  # small pure helpers
     {"config", "pubsub", "live"},             # settings; Redis client and channels; the live hub (transport)
-    {"space", "auth", "reporting"},           # spaces and credentials; rollups and report filters
+    {"space", "auth", "reporting", "partitions"},  # spaces and credentials; rollups and report filters; day partitions
     {"rate", "web"},                          # exchange rates; sessions and screen helpers
     {"conversion"},                           # THE CORE: events, their rules, writes, announcement
     {"received", "delivery", "telegram"},     # consumers of the core (and the Telegram funnel)

@@ -16,7 +16,7 @@ from app.conversion import store as ingress_store
 from app.conversion.events import EventIn
 from app.conversion.announce import announce_event
 from app.lib import clock
-from app.link.parse import uid_from_start
+from app.lib.tokens import uid_from_start
 from app.telegram import store
 
 IN_CHAT = ("creator", "administrator", "member")

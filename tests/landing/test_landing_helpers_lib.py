@@ -75,3 +75,10 @@ def test_a_name_pointing_elsewhere_or_nowhere_fails_with_a_reason():
     assert not passed and "other.example" in note
     passed, note = dns.points_at(FakeResolver(), "go.shop.example", "t.xtracker.example")
     assert not passed and "CNAME" in note and "t.xtracker.example" in note
+
+
+def test_a_minted_uid_never_starts_with_a_dash_and_fits_a_deep_link():
+    from app.lib import tokens
+    uids = [tokens.new_uid() for _ in range(5_000)]  # one in 64 random uids would start with '-'
+    assert not [u for u in uids if u.startswith("-")]
+    assert all(tokens.UID_RE.fullmatch(u) and tokens.uid_from_start(tokens.START_PREFIX + u) == u for u in uids)
