@@ -16,11 +16,14 @@ import psycopg
 from psycopg import sql
 
 from app.rate.convert import RateTable
+from app.reporting.store import ALL_LINKS
 
 TABLES = {"days": "report_days", "geo": "report_geo_days", "hours": "report_hours",
           "cross_days": "report_cross_days", "cross_hours": "report_cross_hours"}
 # Narrowest first: the first rollup holding a grouping's dimensions and filters serves it.
 TABLE_ORDER = ("days", "geo", "hours", "cross_days", "cross_hours")
+# Rollups that also hold link_slug ALL_LINKS rows (the sum over links), read when no link is grouped or filtered.
+WITH_ALL_LINKS = {"geo", "hours"}
 _ADS = {"link_slug", "campaign_id", "adset_id", "ad_id"}
 TABLE_COLUMNS = {"days": _ADS, "geo": {"link_slug", "country"}, "hours": {"link_slug", "hour"},
                  "cross_days": _ADS | {"country"}, "cross_hours": _ADS | {"country", "hour"}}
@@ -144,6 +147,14 @@ def _filter_sql(filters: dict[str, str], alias: str) -> sql.Composable:
     return sql.Composed(parts)
 
 
+def _links_sql(table: str, alias: str, summed: bool) -> sql.Composable:
+    """The link rows to read from a rollup holding ALL_LINKS rows: those (summed) or every other one."""
+    if table not in WITH_ALL_LINKS:
+        return sql.SQL("")
+    return sql.SQL(" AND {}.link_slug {} {}").format(sql.Identifier(alias), sql.SQL("=" if summed else "<>"),
+                                                       sql.Literal(ALL_LINKS))
+
+
 def _key_sql(dims: list[Dimension], alias: str) -> list[sql.Composable]:
     keys = [sql.SQL("({})::text").format(sql.SQL(d.expr.format(a=alias))) for d in dims]
     while len(keys) < 2:
@@ -170,8 +181,10 @@ def read_report(conn: psycopg.Connection, space_id: int, dims: list[Dimension], 
         " sum(r.revenue * CASE WHEN r.currency = %(main)s THEN 1 ELSE fx.rate END) AS amount_main,"
         " bool_or(r.currency NOT IN ('', %(main)s) AND fx.rate IS NULL AND r.revenue <> 0) AS missing"
         " FROM {table} r LEFT JOIN fx ON fx.day = r.day AND fx.currency = r.currency"
-        " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{filters}"
+        " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{links}{filters}"
         " GROUP BY 1, 2, 3").format(k1=k1, k2=k2, table=sql.Identifier(TABLES[table]),
+                                    links=_links_sql(table, "r", not any(d.name == "link" for d in dims)
+                                                     and "link" not in filters),
                                     filters=_filter_sql(filters, "r"))
     rows: dict[tuple, ReportRow] = {}
     for r in conn.execute(query, params).fetchall():
@@ -226,7 +239,7 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
             cost_cte + ", w AS MATERIALIZED ("
             "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
             "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = ''"
-            "    AND w.clicks > 0 AND w.day IN (SELECT DISTINCT day FROM c)"
+            "    AND w.clicks > 0 AND w.day IN (SELECT DISTINCT day FROM c){links}"
             "), m AS MATERIALIZED ({matched}"
             "), t AS (SELECT day, scope, scope_id, sum(clicks) AS scope_clicks FROM m GROUP BY 1, 2, 3)"
             " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
@@ -239,7 +252,7 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
                 taken="NOT EXISTS (SELECT 1 FROM t WHERE t.day = c.day AND t.scope = c.scope AND t.scope_id = c.scope_id)")
         ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
                  columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
-                 matched=matched, filters=_filter_sql(filters, "m"))
+                 matched=matched, filters=_filter_sql(filters, "m"), links=_links_sql(table, "w", False))
     for r in conn.execute(query, params).fetchall():
         if r["unspread"]:
             if filters and not (set(filters) == {r["scope"]} and filters[r["scope"]] == r["scope_id"]):
