@@ -1,16 +1,25 @@
 """Liveness and readiness probes for load balancers and `make run`."""
+import os
+
 from flask import Blueprint, current_app, jsonify
 
 from app import db
+from app.lib import group_commit
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def show_health():
-    """The process is up and serving; says whether gevent patching happened (web processes)."""
+    """The process is up and serving.
+
+    Shape: {"ok": true, "gevent_patched": bool, "pid": int, "set_aside": {writer name: rows}} — the rows
+    each shared batch writer of this web process set aside since it started (one row the database refused,
+    its neighbours written; see docs/api.md). A load balancer checks only the 200.
+    """
     from gevent import monkey
-    return jsonify(ok=True, gevent_patched=monkey.is_module_patched("socket"))
+    return jsonify(ok=True, gevent_patched=monkey.is_module_patched("socket"), pid=os.getpid(),
+                   set_aside=group_commit.set_aside_counts())
 
 
 @bp.get("/readyz")
