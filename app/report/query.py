@@ -241,15 +241,17 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
             "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = ''"
             "    AND w.clicks > 0 AND w.day IN (SELECT DISTINCT day FROM c){links}"
             "), m AS MATERIALIZED ({matched}"
-            "), t AS (SELECT day, scope, scope_id, sum(clicks) AS scope_clicks FROM m GROUP BY 1, 2, 3)"
+            # The scope's clicks that day by a window over m, not a join back to its sums: m's row
+            # count is unknown to the planner, which then picks a nested loop quadratic in it.
+            "), s AS (SELECT m.*, sum(m.clicks) OVER (PARTITION BY m.day, m.scope, m.scope_id) AS scope_clicks FROM m)"
             " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
-            "   sum(m.amount * m.clicks / t.scope_clicks) AS amount,"
-            "   sum(m.amount_main * m.clicks / t.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
-            " FROM m JOIN t ON t.day = m.day AND t.scope = m.scope AND t.scope_id = m.scope_id"
+            "   sum(m.amount * m.clicks / m.scope_clicks) AS amount,"
+            "   sum(m.amount_main * m.clicks / m.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
+            " FROM s AS m"
             " WHERE true{filters}"
             " GROUP BY 1, 2, 5"
             " UNION ALL" + unspread.format(
-                taken="NOT EXISTS (SELECT 1 FROM t WHERE t.day = c.day AND t.scope = c.scope AND t.scope_id = c.scope_id)")
+                taken="NOT EXISTS (SELECT 1 FROM m WHERE m.day = c.day AND m.scope = c.scope AND m.scope_id = c.scope_id)")
         ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
                  columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
                  matched=matched, filters=_filter_sql(filters, "m"), links=_links_sql(table, "w", False))
