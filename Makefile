@@ -16,7 +16,7 @@ PIP       := --disable-pip-version-check -q
 COMPILE   := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
              --generate-hashes --no-emit-find-links --no-emit-index-url
 
-.PHONY: run test test-faults boot-check lock bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth clean-venv
+.PHONY: run test test-faults boot-check lock bench bench-ingest bench-delivery bench-landing bench-dashboard bench-reports bench-live bench-telegram bench-badauth bench-partitions clean-venv
 
 $(VENV)/.run-deps: requirements.txt
 	@scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" requirements.txt
@@ -53,6 +53,10 @@ lock:
 	$(COMPILE) -o requirements.txt requirements.in
 	$(COMPILE) -o requirements-test.txt requirements-test.in
 
+## bench: every benchmark under bench/, short (~15-25 min), then one table of ratios (FULL=1: full size, ~1 h; BENCH_ONLY=a,b; BENCH_COMPARE=REV)
+bench: $(TEST_VENV)/.test-deps
+	BENCH_FULL=$(FULL) BENCH_ONLY=$(BENCH_ONLY) BENCH_COMPARE=$(BENCH_COMPARE) $(TEST_PY) bench/all.py
+
 ## bench-*: the benchmarks under bench/ (each prints its figures beside a ceiling from the same run)
 bench-ingest: $(TEST_VENV)/.test-deps
 	$(TEST_PY) bench/ingest.py
@@ -77,6 +81,9 @@ bench-telegram: $(TEST_VENV)/.test-deps
 
 bench-badauth: $(TEST_VENV)/.test-deps
 	$(TEST_PY) bench/badauth.py
+
+bench-partitions: $(TEST_VENV)/.test-deps
+	$(TEST_PY) bench/partition_backfill.py
 
 clean-venv:
 	rm -rf $(VENV) $(TEST_VENV) $(LOCK_VENV)

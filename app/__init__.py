@@ -7,8 +7,9 @@ from flask.sessions import SessionInterface
 from werkzeug.exceptions import HTTPException
 
 from app import config as config_module
-from app import db, pubsub
-from app.lib import clock, log_redaction, proxies, request_text
+from app import db, pubsub, services
+from app.lib import clock, log_redaction, proxies, request_text, secretbox
+from app.live import FEED
 
 
 def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web") -> Flask:
@@ -37,19 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     # UTF-8 is refused here, once, for every endpoint (docs/api.md, "invalid_text").
     app.before_request(request_text.refuse_bad_text)
 
-    app.extensions["xt_pool"] = db.create_pool(
-        settings["DATABASE_URL"],
-        min_size=settings["DB_POOL_MIN"],
-        max_size=settings["DB_POOL_MAX"],
-        timeout=settings["DB_POOL_TIMEOUT"],
-        application_name=f"xtracker-{process}",
-    )
-    app.extensions["xt_redis"] = pubsub.create_redis(settings["REDIS_URL"])
-    app.extensions["xt_proxies"] = proxies.TrustedProxies(settings["TRUSTED_PROXIES"])
-    app.extensions["xt_publisher"] = pubsub.Publisher(app.extensions["xt_redis"])
-    from app.ingress.inbox import InboxWriter
-    app.extensions["xt_inbox"] = InboxWriter(app.extensions["xt_pool"], writers=settings["INGEST_WRITERS"],
-                                             batch_max=settings["INGEST_BATCH_MAX"])
+    app.extensions[services.EXTENSION] = _build_services(app, settings, process)
 
     from app.health.views import bp as health_bp
     from app.ingress.views import bp as ingress_bp
@@ -91,9 +80,14 @@ def create_app(overrides: dict[str, Any] | None = None, *, process: str = "web")
     register_cli(app)
     _register_error_handlers(app)
     from app.auth import limits
-    limits.install(app)
+    from app.landing.views import is_a_visit, send_on_without_click
+    from app.web.views import render_login_refusal
+    limits.install(app, is_a_visit=is_a_visit, send_on_without_click=send_on_without_click,
+                   render_login_refusal=render_login_refusal)
     from app.web import headers
     headers.install(app)
+    from app.received import capture
+    capture.install(app, ingress_bp.name)
     return app
 
 
@@ -108,20 +102,65 @@ class _NoCookieSession(SessionInterface):
         return None
 
 
+def _build_services(app: Flask, settings: dict, process: str) -> services.Services:
+    """Every per-process service, built once here (app/services.py names them); no thread starts yet."""
+    from app.conversion import wake
+    from app.conversion.inbox import InboxWriter
+    from app.dashboard.live import deliver_frames as deck_frames
+    from app.delivery.dispatch import build_http_client as delivery_http_client
+    from app.landing.views import Landing
+    from app.lib.dns import SystemResolver
+    from app.lib.ttl_cache import TtlCache
+    from app.live import Hub
+    from app.received import live as received_live
+    from app.received.capture import ReceivedLog
+    from app.telegram.bots import build_http_client as telegram_http_client
+    from app.telegram.inbox import UpdateWriter
+
+    pool = db.create_pool(
+        settings["DATABASE_URL"],
+        min_size=settings["DB_POOL_MIN"],
+        max_size=settings["DB_POOL_MAX"],
+        timeout=settings["DB_POOL_TIMEOUT"],
+        application_name=f"xtracker-{process}",
+    )
+    client = pubsub.create_redis(settings["REDIS_URL"])
+    trusted = proxies.TrustedProxies(settings["TRUSTED_PROXIES"])
+    hub = Hub(app)
+    # The hub carries frames; the deck and the received log each say how theirs are rendered.
+    hub.register(FEED, pubsub.FEED_CHANNEL, deck_frames)
+    hub.register(received_live.KIND, pubsub.RECEIVED_CHANNEL, received_live.deliver_frames)
+    return services.Services(
+        pool=pool,
+        redis=client,
+        proxies=trusted,
+        publisher=pubsub.Publisher(client),
+        inbox=InboxWriter(pool, writers=settings["INGEST_WRITERS"], batch_max=settings["INGEST_BATCH_MAX"]),
+        landing=Landing(app, trusted, pool),
+        delivery_waker=wake.Waker(app, wake.DELIVERY),
+        telegram_waker=wake.Waker(app, wake.TELEGRAM),
+        live_hub=hub,
+        received_log=ReceivedLog(app, buffer=settings["RECEIVED_LOG_BUFFER"]),
+        build_delivery_http=lambda: delivery_http_client(app.config),
+        telegram_http=telegram_http_client(settings),
+        telegram_updates=UpdateWriter(pool),
+        telegram_hooks=TtlCache(settings["LINK_CACHE_SECONDS"]),
+        resolver=SystemResolver(),
+        destination_key=secretbox.derive_key(settings["SECRET_KEY"]),
+        form_key=secretbox.derive_key("once:" + settings["SECRET_KEY"]),
+    )
+
+
 def close_app(app: Flask) -> None:
-    """Release the pool and the Redis client (gunicorn worker_exit, tests, CLI exit)."""
-    hub = app.extensions.get("xt_live_hub")
-    if hub is not None:
-        hub.stop()
-    received_log = app.extensions.get("xt_received_log")
-    if received_log is not None:
-        received_log.flush(timeout=2)
-    telegram_http = app.extensions.get("xt_telegram_http")
-    if telegram_http is not None:
-        telegram_http.close()
-    app.extensions["xt_publisher"].flush(timeout=2)
-    app.extensions["xt_pool"].close()
-    app.extensions["xt_redis"].close()
+    """Stop and release every service (gunicorn worker_exit, tests, CLI exit): feeds and logs flushed first."""
+    found = services.of(app)
+    found.live_hub.stop()
+    found.received_log.flush(timeout=2)
+    found.telegram_http.close()
+    found.drop_delivery_http()
+    found.publisher.flush(timeout=2)
+    found.pool.close()
+    found.redis.close()
 
 
 def _register_error_handlers(app: Flask) -> None:

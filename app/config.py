@@ -215,11 +215,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANDING_WRITERS", _int(1, 32), "4", False,
             "Threads per web process that commit landings' clicks in shared batches (group commit)."),
     Setting("LANDING_BATCH_MAX", _int(1, 5000), "256", False, "Most landings one click writer commits together."),
+    Setting("DELIVERY_ATTEMPT_DAYS", _int(1, 3650), "90", False,
+            "Days the log of delivery attempts (each request made, with its excerpts) is kept; dropped by whole"
+            " days. The deliveries themselves are kept."),
     Setting("CLICK_ADDRESS_RETENTION_DAYS", _int(1, 3650), "90", False,
             "Days a click keeps its client IP and user agent (for ad-platform matching) before they are blanked."),
     Setting("RECEIVED_LOG_DAYS", _int(1, 3650), "7", False,
-            "Days the received log keeps every ingress request of a space (the newest RECEIVED_LOG_MIN_ROWS"
-            " are kept even when older)."),
+            "Days the received log keeps every ingress request of a space, dropped by whole days (the newest"
+            " RECEIVED_LOG_MIN_ROWS are kept even when older)."),
     Setting("RECEIVED_LOG_MIN_ROWS", _int(0, 1_000_000), "1000", False,
             "Newest received-log rows a space keeps whatever their age."),
     Setting("RECEIVED_LOG_BUFFER", _int(10, 1_000_000), "10000", False,
@@ -245,6 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Hours after which an invite link handed to a click and never used is revoked."),
     Setting("TELEGRAM_LEFT_WITHIN_DAYS", _int(1, 365), "7", False,
             "N of the per-link \"left within N days\" figure on the Telegram screen and in telegram status."),
+    Setting("TELEGRAM_HISTORY_DAYS", _int(7, 3650), "365", False,
+            "Days the Telegram log keeps join requests, joins and leaves, and drip messages (hourly channel stats"
+            " and who is a member stay); undecided requests and unsent messages are kept whatever their age."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

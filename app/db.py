@@ -17,6 +17,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 from flask import current_app
 
+from app import services
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +63,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
 
 
 def _pool(pool: ConnectionPool | None) -> ConnectionPool:
-    return pool if pool is not None else current_app.extensions["xt_pool"]
+    return pool if pool is not None else services.of(current_app).pool
 
 
 @contextmanager
@@ -96,8 +98,10 @@ def migration_files() -> list[tuple[str, Path]]:
     return sorted((p.stem, p) for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return the versions applied.
+def migrate(conn: psycopg.Connection, *, through: str | None = None) -> list[str]:
+    """Apply pending migrations (up to the version `through`, when given), each in its own transaction.
+
+    Returns the versions applied.
 
     Every transaction first takes a transaction-level advisory lock, so concurrent migrators (two
     processes starting at once) apply each version once, and no lock outlives its transaction
@@ -113,6 +117,8 @@ def migrate(conn: psycopg.Connection) -> list[str]:
         done = {_first(r) for r in conn.execute("SELECT version FROM schema_migrations").fetchall()}
     applied_now: list[str] = []
     for version, path in migration_files():
+        if through is not None and version > through:
+            break
         if version in done:
             continue
         with conn.transaction():

@@ -4,7 +4,7 @@ Usage: .venv-test/bin/python bench/dashboard.py [--clicks 1000000] [--events 100
 
 1. Starts a private PostgreSQL (fsync off) and Redis in a temp dir and migrates (bench/history.py).
 2. Generates two spaces with bench/history.py (set-based SQL, triggers off, then the product's rollup
-   rebuild): "big": --clicks clicks over 365 days on 12 links and 40 countries, journeys, about
+   rebuilds: deck_rebuild, delivery_matrix_rebuild, report_rebuild): "big": --clicks clicks over 365 days on 12 links and 40 countries, journeys, about
    --events events (repeat contacts, subscriptions, registrations, repeat deposits in USD and EUR)
    and deliveries to two destinations; "small": the same shape with 10K events.
 3. Signs in a viewer of each and times, server-side (in-process request → response), the whole

@@ -195,7 +195,7 @@ def main() -> int:
             workers.append(subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=ROOT, env=env,
                                             start_new_session=True))
         from app import close_app, create_app
-        from app.delivery import wake
+        from app.conversion import wake
         app = create_app({"DATABASE_URL": database_url, "REDIS_URL": env["REDIS_URL"],
                           "SECRET_KEY": env["SECRET_KEY"], "LOG_LEVEL": "WARNING"}, process="cli")
         watch = psycopg.connect(database_url, autocommit=True)
@@ -209,7 +209,7 @@ def main() -> int:
             queue_deliveries(database_url, space_id, destination["destination"]["id"], round_number * share + 1, share)
             target = (round_number + 1) * share
             started = time.perf_counter()
-            wake.wake(app)
+            wake.wake(app, wake.DELIVERY)
             while outstanding(watch):
                 time.sleep(0.05)
                 if time.perf_counter() - started > 900:

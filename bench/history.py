@@ -4,16 +4,15 @@ One set-based generator, so 10M events take minutes, not an hour of Python rows 
 1. `generate` writes clicks, events, journeys and deliveries with INSERT … SELECT over
    generate_series and random() (setseed: the same seed gives the same history), with every
    trigger off (session_replication_role = replica): no deltas are appended during the load.
-2. The caller then runs the product's own rebuild (deck_rebuild, report_rebuild), the fold a
-   time-zone change runs, so the rollups the benchmarks read are exactly what the product computes
-   from those rows.
+2. `Bench.fill` then runs the product's own rebuilds (deck_rebuild, delivery_matrix_rebuild,
+   report_rebuild), the folds a time-zone change runs, so the rollups the benchmarks read are
+   exactly what the product computes from those rows.
 Shape: --clicks clicks over 365 days (skewed to recent days) on 12 links (8 Facebook ads each: 6
 campaigns, 48 ad sets, 96 ads) and 40 countries; 60% of people contact (1 + Exp contacts), 40%
 subscribe, 15% register, 5% deposit 1–8 times (a tenth in EUR); journeys are the events' summary.
 """
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import services  # noqa: E402
 
 from app import close_app, create_app, db as app_db  # noqa: E402
+from bench.harness import load_average  # noqa: E402
 
 LINKS = [f"creative-{i:02d}" for i in range(12)]
 LINK_WEIGHTS = [30, 20, 14, 10, 7, 5, 4, 3, 3, 2, 1, 1]
@@ -211,6 +211,7 @@ class Bench:
                 conn.execute("VACUUM ANALYZE")
                 loaded = time.perf_counter()
                 conn.execute("SELECT deck_rebuild(%s)", (space_id,))
+                conn.execute("SELECT delivery_matrix_rebuild(%s)", (space_id,))
                 conn.execute("SELECT report_rebuild(%s)", (space_id,))
                 conn.execute("VACUUM ANALYZE")
             self.spaces[name] = {"id": space_id, "slug": self.spaces[name][1]}
@@ -219,11 +220,6 @@ class Bench:
                                     "rebuild_seconds": round(time.perf_counter() - loaded, 1)}
             print(f"generated {name}: {self.generated[name]} (load average {load_average()})", flush=True)
         return self.generated
-
-
-def load_average() -> str:
-    """The machine's 1, 5 and 15-minute load averages, to print beside timings on a shared machine."""
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def time_path(client, path: str, runs: int, headers: dict | None = None) -> dict:

@@ -9,8 +9,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import services  # noqa: E402
 
-# Each wrk thread gets a random id so request bodies stay unique across threads and runs.
+# Each wrk thread gets a random id so request bodies stay unique across threads and runs: the
+# generator is seeded from the clock, or every run would repeat the last one's ids (duplicates).
 UNIQUE_BODY_LUA = """
+math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
 local counter = 0
 function setup(thread)
   thread:set("tid", tostring(math.random(1, 1000000000)))
@@ -18,8 +20,12 @@ end
 request = function()
   counter = counter + 1
   local n = tid .. "_" .. counter
+  local path = string.gsub(PATH, "{n}", n)
+  if BODY_TEMPLATE == nil then
+    return wrk.format(METHOD, path, HEADERS)
+  end
   local body = string.gsub(BODY_TEMPLATE, "{n}", n)
-  return wrk.format("POST", PATH, HEADERS, body)
+  return wrk.format(METHOD, path, HEADERS, body)
 end
 """
 
@@ -60,11 +66,15 @@ def wrk_binary() -> str:
 
 def lua_script(method: str, path: str, headers: dict | None = None, body_template: str | None = None,
                delay_ms: float | None = None, visitors: bool = False) -> str:
-    """Write a wrk Lua script file and return its path; `visitors` gives each request its own client address."""
+    """Write a wrk Lua script file and return its path; `visitors` gives each request its own client address.
+
+    "{n}" in `body_template` or `path` becomes a value unique to the request (across threads and runs).
+    """
     parts = []
-    if body_template is not None:
+    if body_template is not None or "{n}" in path:
         lua_headers = "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in (headers or {}).items()) + "}"
-        parts.append(f"PATH = \"{path}\"\nHEADERS = {lua_headers}\nBODY_TEMPLATE = [[{body_template}]]\n")
+        body = f"[[{body_template}]]" if body_template is not None else "nil"
+        parts.append(f"METHOD = \"{method}\"\nPATH = \"{path}\"\nHEADERS = {lua_headers}\nBODY_TEMPLATE = {body}\n")
         parts.append(UNIQUE_BODY_LUA)
     else:
         parts.append(f'wrk.method = "{method}"\nwrk.path = "{path}"\n')
@@ -87,6 +97,7 @@ def _ms(text: str) -> float:
 
 def run(url: str, script: str, *, seconds: int, connections: int, threads: int = 2) -> dict:
     """Run wrk and return req/s, p50/p99 latency (ms), and error counts."""
+    threads = max(1, min(threads, connections))
     done = subprocess.run([wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
                            "-s", script, url], capture_output=True, text=True)
     if done.returncode != 0:

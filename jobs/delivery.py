@@ -2,14 +2,15 @@
 from flask import current_app
 
 from app import db
-from app.delivery import dispatch, store, wake
+from app.conversion import store, wake
+from app.delivery import dispatch
 from app.lib import clock
 
 
 def deliver_due() -> int:
     """Deliver every due delivery (batched, concurrent) until none is due; return how many were handled."""
     app = current_app._get_current_object()
-    wake.woken(app)
+    wake.woken(app, wake.DELIVERY)
     return dispatch.run(app)
 
 
@@ -22,5 +23,5 @@ def sweep_due_deliveries() -> bool:
     with db.connection() as conn:
         due = store.find_next_due(conn, clock.now())
     if due:
-        wake.wake(current_app._get_current_object())
+        wake.wake(current_app._get_current_object(), wake.DELIVERY)
     return due

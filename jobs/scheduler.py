@@ -12,6 +12,7 @@ from typing import Callable
 from app import create_app, db
 from app.config import ConfigError
 from app.link import retention
+from app.partitions import retention as partitions
 from app.rate import ecb
 from app.received import retention as received_retention
 from app.reporting import maintenance as rollups
@@ -27,11 +28,13 @@ PERIODIC: tuple[tuple[str, float, Callable[[], object]], ...] = (
     ("fold_deck_rollups", 60.0, rollups.fold_all_spaces),
     ("fold_report_rollups", 60.0, rollups.fold_all_reports),
     ("purge_received_log", 600.0, received_retention.purge_received_log),
+    ("maintain_partitions", 3600.0, partitions.maintain_partitions),
     ("sweep_telegram", 5.0, telegram.sweep_telegram),
     ("top_up_invite_pools", 10.0, telegram.top_up_invite_pools),
     ("revoke_unused_invites", 600.0, telegram.revoke_unused_invites),
     ("collect_channel_stats", 3600.0, telegram.collect_channel_stats),
     ("purge_processed_updates", 3600.0, telegram.purge_processed_updates),
+    ("purge_telegram_history", 3600.0, telegram.purge_old_history),
 )
 
 TICK_SECONDS = 1.0

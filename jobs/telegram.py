@@ -7,7 +7,8 @@ from flask import current_app
 
 from app import db
 from app.lib import clock
-from app.telegram import pool, sender, stats, store, updates, wake
+from app.conversion import wake
+from app.telegram import pool, sender, stats, store, updates
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,7 @@ BUDGET_SECONDS = 30.0
 UPDATE_LEASE = timedelta(seconds=60)
 UPDATE_MAX_ATTEMPTS = 5
 UPDATE_RETENTION = timedelta(days=7)
+PURGE_BATCH = 5000
 
 
 def process_due() -> int:
@@ -24,7 +26,7 @@ def process_due() -> int:
     user_chat_id window). Returns how many items were handled.
     """
     app = current_app._get_current_object()
-    wake.woken(app)
+    wake.woken(app, wake.TELEGRAM)
     deadline = time.monotonic() + BUDGET_SECONDS
     handled = 0
     while time.monotonic() < deadline:
@@ -36,7 +38,7 @@ def process_due() -> int:
         if not done:
             break
     if time.monotonic() >= deadline:
-        wake.wake(app)
+        wake.wake(app, wake.TELEGRAM)
     return handled
 
 
@@ -76,7 +78,7 @@ def sweep_telegram() -> bool:
         due = (store.has_pending_updates(conn, now) or store.has_due_messages(conn, now)
                or store.has_due_approvals(conn, now))
     if due:
-        wake.wake(current_app._get_current_object())
+        wake.wake(current_app._get_current_object(), wake.TELEGRAM)
     return due
 
 
@@ -99,3 +101,15 @@ def purge_processed_updates() -> int:
     """Forget processed updates after 7 days (Telegram re-delivers for at most a day)."""
     with db.connection() as conn:
         return store.purge_updates(conn, clock.now() - UPDATE_RETENTION)
+
+
+def purge_old_history() -> int:
+    """Forget join requests, membership facts and drip messages older than TELEGRAM_HISTORY_DAYS; return how many went."""
+    cutoff = clock.now() - timedelta(days=current_app.config["TELEGRAM_HISTORY_DAYS"])
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            gone = store.purge_history(conn, cutoff, PURGE_BATCH)
+        total += sum(gone.values())
+        if max(gone.values()) < PURGE_BATCH:
+            return total

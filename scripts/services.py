@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-APT_PACKAGES = {"postgres": "postgresql", "redis": "redis-server", "chromium": "chromium", "pgbouncer": "pgbouncer"}
+APT_PACKAGES = {"postgres": "postgresql",  # and postgresql-NN-partman: pg_partman()
+                "redis": "redis-server", "chromium": "chromium", "pgbouncer": "pgbouncer"}
 
 
 class ServiceError(RuntimeError):
@@ -55,6 +56,31 @@ def postgres_bin() -> Path:
     if found is None:
         raise ServiceError("PostgreSQL binaries (initdb, pg_ctl) not found; install the postgresql package")
     return found
+
+
+def pg_partman(bindir: Path) -> None:
+    """Make sure the PostgreSQL in `bindir` has the pg_partman extension, installing Debian's package when absent.
+
+    The migrations partition the append-only logs with it (sql/migrations/0019_time_partitions.sql).
+    """
+    def sharedir() -> Path:
+        pg_config = bindir / "pg_config"
+        if pg_config.exists():
+            return Path(subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True,
+                                       check=True).stdout.strip())
+        return Path("/usr/share/postgresql") / _major(bindir)
+
+    if (sharedir() / "extension" / "pg_partman.control").exists():
+        return
+    apt_install(f"postgresql-{_major(bindir)}-partman")
+    if not (sharedir() / "extension" / "pg_partman.control").exists():
+        raise ServiceError(f"pg_partman not found; install the postgresql-{_major(bindir)}-partman package")
+
+
+def _major(bindir: Path) -> str:
+    """The major version of the PostgreSQL in `bindir` ('15')."""
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+    return out.split()[2].split(".")[0]
 
 
 def redis_server() -> str:
@@ -102,6 +128,7 @@ def start_postgres(base: Path, *, database: str, fast: bool = False) -> str:
     `fast` turns off durability (fsync) for throwaway test clusters.
     """
     bindir = postgres_bin()
+    pg_partman(bindir)
     base = base.resolve()
     data, run = base / "pgdata", base / "run"
     for path in (base, run):

@@ -19,7 +19,7 @@ import services  # noqa: E402
 def main(argv: list[str]) -> int:
     """Provision, then run pytest with any extra arguments."""
     try:
-        services.postgres_bin()
+        services.pg_partman(services.postgres_bin())
         services.redis_server()
         services.browser()
         services.pgbouncer_bin()

@@ -11,7 +11,8 @@ import time
 import pytest
 from werkzeug import Response
 
-from app.delivery import configure, wake
+from app.conversion import wake
+from app.delivery import configure
 from tests.conftest import ROOT, TEST_SECRET_KEY, LiveServer, make_space
 
 
@@ -115,7 +116,7 @@ def test_the_worker_logs_destinations_by_id_and_host_never_their_url(app, server
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            wake.wake(app)
+            wake.wake(app, wake.DELIVERY)
             if db.execute("SELECT count(*) AS n FROM delivery_attempts").fetchone()["n"]:
                 break
             time.sleep(0.3)

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from app import services
 from app.lib import request_text
 from tests.conftest import bearer
 from tests.dashboard.conftest import csrf_of, login  # noqa: F401
@@ -41,9 +42,7 @@ def _ingress(space):
 
 
 def _flush_received_log(app) -> None:
-    found = app.extensions.get("xt_received_log")
-    if found is not None:
-        found.flush()
+    services.of(app).received_log.flush()
 
 
 def _no_traceback(caplog) -> None:

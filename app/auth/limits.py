@@ -15,6 +15,7 @@ reaches, so no request is refused because Redis is away, and it probes Redis aga
 """
 import math
 import time
+from typing import Callable
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -22,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.auth import credentials
+from app import services
 from app.lib import proxies, tokens
 
 # The in-memory fallback while Redis is away: a limit no process can reach, i.e. fail open.
@@ -33,7 +35,7 @@ def client_address() -> str:
     """The client's address as the trusted proxies report it (the TCP peer otherwise), once per request."""
     if "client_address" not in g:
         g.client_address = proxies.client_address(
-            request.remote_addr, request.headers, current_app.extensions["xt_proxies"]) or "unknown"
+            request.remote_addr, request.headers, services.of(current_app).proxies) or "unknown"
     return g.client_address
 
 
@@ -67,18 +69,13 @@ def _off(name: str):
     return lambda: not current_app.config[name]
 
 
-def _landing_exempt() -> bool:
-    from app.landing.views import is_a_visit
-    return not current_app.config["LANDING_RATE_LIMIT"] or not is_a_visit()
+def install(app: Flask, *, is_a_visit: Callable[[], bool], send_on_without_click: Callable[[str], Response],
+            render_login_refusal: Callable[[str], Response]) -> Limiter:
+    """Attach the limiter and the limits to `app` (after every blueprint is registered).
 
-
-def _landing_breach(limit) -> Response:
-    from app.landing.views import send_on_without_click
-    return send_on_without_click((request.view_args or {}).get("slug", ""))
-
-
-def install(app: Flask) -> Limiter:
-    """Attach the limiter and the limits to `app` (after every blueprint is registered)."""
+    The landing and the sign-in page hand in how they tell a visit and answer a breach, so this
+    package never imports the packages it limits.
+    """
     url = app.config["REDIS_URL"]
     # limits names Redis over a Unix socket redis+unix://; redis-py says unix://.
     storage_uri = "redis+" + url if url.startswith("unix://") else url
@@ -100,14 +97,16 @@ def install(app: Flask) -> Limiter:
                          error_message="too many requests with a wrong or missing credential from this address")(
         bps["ingress"])
     limiter.limit(_setting("LANDING_RATE_LIMIT"), key_func=landing_key, scope="landing",
-                  exempt_when=_landing_exempt, on_breach=_landing_breach)(bps["landing"])
+                  exempt_when=lambda: not current_app.config["LANDING_RATE_LIMIT"] or not is_a_visit(),
+                  on_breach=lambda limit: send_on_without_click((request.view_args or {}).get("slug", "")))(
+        bps["landing"])
     for name in ("web", "invitations"):
         limiter.limit(_setting("LOGIN_RATE_LIMIT"), scope="login-forms", key_func=client_address,
                       methods=["POST"], error_message="too many sign-in attempts from this address",
                       exempt_when=lambda: not current_app.config["LOGIN_RATE_LIMIT"]
                       or request.endpoint not in LIMITED_FORMS)(bps[name])
-    app.extensions["xt_limiter"] = limiter
-    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    services.of(app).limiter = limiter
+    app.register_error_handler(RateLimitExceeded, lambda exc: too_many_requests(exc, render_login_refusal))
     return limiter
 
 
@@ -115,7 +114,7 @@ def retry_after(exc: RateLimitExceeded) -> int:
     """Whole seconds until the breached limit's window resets, between 1 and the window's length."""
     window = max(1, int(exc.limit.limit.get_expiry()))
     try:
-        current = current_app.extensions["xt_limiter"].current_limit
+        current = services.of(current_app).limiter.current_limit
         if current is not None:
             return min(window, max(1, math.ceil(current.reset_at - time.time())))
     except Exception:  # noqa: BLE001 — the storage may be gone; the window length is a safe answer
@@ -123,7 +122,7 @@ def retry_after(exc: RateLimitExceeded) -> int:
     return window
 
 
-def too_many_requests(exc: RateLimitExceeded):
+def too_many_requests(exc: RateLimitExceeded, render_login_refusal: Callable[[str], Response]):
     """429 with Retry-After: the JSON error of the API, the sign-in page's message for forms.
 
     A landing's breach carries its own response (the visitor sent on without a click).
@@ -132,7 +131,6 @@ def too_many_requests(exc: RateLimitExceeded):
         return exc.response
     seconds = retry_after(exc)
     if request.endpoint in LIMITED_FORMS:
-        from app.web.views import render_login_refusal
         response = render_login_refusal(f"Too many sign-in attempts from your address. Try again in {seconds} seconds.")
     else:
         response = jsonify(ok=False, status="rate_limited", error=exc.description, retry_after=seconds)

@@ -8,7 +8,7 @@ from app import db
 from app.auth.credentials import AuthError, require_bearer, require_reader
 from app.cost import service, store
 from app.cost.parse import MAX_ENTRIES, entry_json, CostEntry
-from app.dashboard.filters import FilterError, parse_filters
+from app.reporting.filters import FilterError, parse_filters
 from app.lib import clock
 from app.space import store as space_store
 

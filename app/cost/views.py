@@ -10,12 +10,12 @@ from app import db
 from app.cost import service, store
 from app.cost.parse import (SCOPE_FIELDS, SCOPE_LABELS, CostError, format_amount, parse_amount, parse_cost,
                             parse_cost_csv)
-from app.dashboard.filters import PRESETS, FilterError, parse_filters
+from app.reporting.filters import PRESETS, FilterError, parse_filters
 from app.lib import clock
 from app.lib.currency import normalize_currency
 from app.rate import store as rate_store
 from app.reporting import store as reporting
-from app.setup.common import can, notice, open_space, render_screen
+from app.web.screen import can, notice, open_space, render_screen
 from app.web import session
 
 bp = Blueprint("costs", __name__, url_prefix="/spaces/<space>/costs")

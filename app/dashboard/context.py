@@ -2,12 +2,9 @@
 
 Totals are read once per request (flask.g) however many widgets use them.
 """
-import json
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import g
@@ -15,7 +12,8 @@ from flask import g
 from app import db
 from app.dashboard import store
 from app.delivery import store as delivery_store
-from app.dashboard.filters import Filters
+from app.lib.countries import country_names
+from app.reporting.filters import Filters
 from app.report.build import build_report
 from app.report.query import DIMENSIONS
 from app.reporting import store as reporting
@@ -26,13 +24,6 @@ ATTRIBUTION_COLUMNS = ("link", "clicks", "subscribed", "registration", "deposit"
                        "revenue_per_click", "cost", "profit", "roi")
 MAP_METRICS = ("clicks", "deposits")
 WAVE_WIDTH, WAVE_HEIGHT = 600, 140
-COUNTRY_NAMES_FILE = Path(__file__).resolve().parent.parent.parent / "static" / "img" / "countries.json"
-
-
-@lru_cache(maxsize=1)
-def country_names() -> dict[str, str]:
-    """ISO 3166 alpha-2 → English short name (from the map asset's build)."""
-    return json.loads(COUNTRY_NAMES_FILE.read_text())
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -269,7 +260,9 @@ def matrix_context(space: dict, filters: Filters) -> dict:
     A deleted destination stays while the range holds deliveries of it (its history stays readable)."""
     with db.connection() as conn:
         destinations = delivery_store.list_destinations(conn, space["id"], include_deleted=True)
-        counts = delivery_store.summarize_matrix(conn, space["id"], filters.start, filters.end)
+        # From the matrix rollup (whole local days, as the filters always are), folded first.
+        delivery_store.fold_matrix(conn, space["id"])
+        counts = delivery_store.summarize_matrix_days(conn, space["id"], filters.first_day, filters.last_day)
     with_history = {row["destination_id"] for row in counts}
     destinations = [d for d in destinations if d["deleted_at"] is None or d["id"] in with_history]
     cells = {(d["id"], e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}

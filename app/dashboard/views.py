@@ -5,9 +5,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from flask_sock import Sock
 
-from app import db
+from app import db, services
 from app.dashboard import context, live
-from app.dashboard.filters import PRESETS, FilterError, Filters, check_filters, parse_filters
+from app.reporting.filters import PRESETS, FilterError, Filters, check_filters, parse_filters
 from app.delivery import manual
 from app.delivery import store as delivery_store
 from app.lib import clock
@@ -191,7 +191,7 @@ def _initial_rows(space_row: dict, filters: Filters) -> list[dict]:
 def live_socket(ws, space: str):
     """The live feed over a websocket (htmx ws extension): the last rows, then each new frame."""
     space_row, filters = g.space, g.live_filters
-    listener = live.hub(current_app).subscribe(space_row["id"], filters.link)
+    listener = services.of(current_app).live_hub.subscribe(space_row["id"], filters.link)
     try:
         ws.send(live.rows_frame(_initial_rows(space_row, filters)))
         while ws.connected and not listener.stale:
@@ -199,7 +199,7 @@ def live_socket(ws, space: str):
             if frame is not None:
                 ws.send(frame)
     finally:
-        live.hub(current_app).unsubscribe(listener)
+        services.of(current_app).live_hub.unsubscribe(listener)
 
 
 @bp.get("/sse")
@@ -210,14 +210,14 @@ def live_stream(space: str):
     first = live.rows_frame(_initial_rows(space_row, filters))
 
     def stream():
-        listener = live.hub(app).subscribe(space_row["id"], filters.link)
+        listener = services.of(app).live_hub.subscribe(space_row["id"], filters.link)
         try:
             yield "retry: 2000\n\n" + _sse(first)
             while not listener.stale:
                 frame = listener.get(timeout=LIVE_WAIT_SECONDS)
                 yield _sse(frame) if frame is not None else ": keep-alive\n\n"
         finally:
-            live.hub(app).unsubscribe(listener)
+            services.of(app).live_hub.unsubscribe(listener)
 
     return Response(stream(), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -9,7 +9,7 @@ from flask import Flask
 from app import db
 from app.delivery import configure, manual, store
 from app.delivery.destinations import DestinationError
-from app.ingress.parse import CANONICAL_EVENTS
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space.cli import space_or_fail
@@ -95,10 +95,11 @@ def register(app: Flask) -> None:
                   "pixel_id": pixel_id, "test_event_code": test_event_code}
         if graph_version:
             fields["graph_version"] = graph_version
-        if kind == "capi":
+        secret_field = configure.KINDS[kind].SECRET_FIELD
+        if secret_field:
             if not access_token_stdin:
-                _fail(as_json, "capi destinations need --access-token-stdin (the token never goes on the command line)")
-            fields["access_token"] = sys.stdin.readline().strip()
+                _fail(as_json, f"{kind} destinations need --access-token-stdin (the token never goes on the command line)")
+            fields[secret_field] = sys.stdin.readline().strip()
         try:
             mapping = _event_map(pairs, off, configure.KINDS[kind].DEFAULT_EVENT_MAP)
             row, secret = configure.create_destination(space_id, kind, fields, name=name, event_map=mapping)

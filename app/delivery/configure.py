@@ -10,12 +10,12 @@ from flask import current_app
 
 from app import db
 from app.delivery import credentials, store
-from app.delivery.wake import wake
-from app.delivery.destinations import DestinationError, capi, postback, webhook
-from app.ingress.parse import CANONICAL_EVENTS
+from app.conversion.wake import DELIVERY, wake
+from app.delivery.destinations import DestinationError, webhook
+from app.delivery.kinds import KINDS
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock, ssrf
 
-KINDS = {"capi": capi, "webhook": webhook, "postback": postback}
 MAX_EVENT_NAME = 100
 
 
@@ -42,21 +42,9 @@ def check_event_map(raw: Any, kind: str) -> dict[str, str]:
     return result
 
 
-def _default_name(kind: str, config: dict) -> str:
-    if kind == "capi":
-        return f"Meta pixel {config['pixel_id']}"
-    url = config.get("url") or config.get("url_template")
-    return f"{kind} {httpx.URL(url).host}"[:200]
-
-
 def _check_name(name: str | None) -> None:
     if name is not None and (not name.strip() or len(name.strip()) > 200):
         raise DestinationError("name must be 1-200 characters", field="name")
-
-
-def target_field(kind: str) -> str | None:
-    """The setting holding the URL a destination of `kind` calls (None for CAPI: Meta's Graph API)."""
-    return {"webhook": "url", "postback": "url_template"}.get(kind)
 
 
 def check_address(kind: str, config: dict) -> None:
@@ -66,7 +54,7 @@ def check_address(kind: str, config: dict) -> None:
     destination that could never be reached. Unless ALLOW_PRIVATE_DESTINATIONS; a host that
     does not resolve (yet) is let through.
     """
-    field = target_field(kind)
+    field = KINDS[kind].TARGET_FIELD
     if field is None or current_app.config["ALLOW_PRIVATE_DESTINATIONS"]:
         return
     url = httpx.URL(config[field])
@@ -80,12 +68,6 @@ def check_address(kind: str, config: dict) -> None:
         return
 
 
-def accepts_test(kind: str, config: dict, switch: bool) -> bool:
-    """Whether a destination takes test events: a CAPI one exactly when it has a test_event_code (Meta
-    keeps them out of real reporting), a webhook or postback when its "accept test events" switch is on."""
-    return bool(config.get("test_event_code")) if kind == "capi" else bool(switch)
-
-
 def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name: str | None = None,
                        event_map: dict | None = None, check_host: bool = False,
                        accept_test: bool = False) -> tuple[dict, str | None]:
@@ -96,9 +78,8 @@ def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name
     """
     if kind not in KINDS:
         raise DestinationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
-    if kind == "capi":
-        fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
-    config, secret = KINDS[kind].check_config(fields)
+    module = KINDS[kind]
+    config, secret = module.check_config({**module.app_defaults(current_app.config), **fields})
     mapping = check_event_map(event_map, kind)
     _check_name(name)
     if check_host:
@@ -106,11 +87,11 @@ def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name
     app = current_app._get_current_object()
     with db.transaction() as conn:
         row = store.create_destination(
-            conn, space_id, kind=kind, name=(name or "").strip() or _default_name(kind, config), config=config,
+            conn, space_id, kind=kind, name=(name or "").strip() or module.default_name(config), config=config,
             secret=credentials.seal_secret(app, space_id, kind, secret) if secret else None,
             secret_hint=credentials.hint(secret) if secret else None, event_map=mapping, now=clock.now(),
-            accept_test=accepts_test(kind, config, accept_test))
-    return row, secret if kind == "webhook" else None
+            accept_test=module.accepts_test(config, accept_test))
+    return row, secret if module.SECRET_SHOWN_ONCE else None
 
 
 def update_destination(space_id: int, destination_id: int, fields: dict[str, Any], *, name: str | None,
@@ -123,10 +104,10 @@ def update_destination(space_id: int, destination_id: int, fields: dict[str, Any
     """
     with db.connection() as conn:
         kind = store.get_destination(conn, space_id, destination_id)["kind"]
-    if kind == "capi":
-        fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
-    config = KINDS[kind].check_settings(fields)
-    token = capi.check_token(fields.get("access_token")) if kind == "capi" and fields.get("access_token") else None
+    module = KINDS[kind]
+    fields = {**module.app_defaults(current_app.config), **fields}
+    config = module.check_settings(fields)
+    token = module.replacement_secret(fields)
     mapping = check_event_map(event_map, kind)
     _check_name(name)
     if check_host:
@@ -134,10 +115,10 @@ def update_destination(space_id: int, destination_id: int, fields: dict[str, Any
     app = current_app._get_current_object()
     with db.transaction() as conn:
         return store.update_destination(
-            conn, space_id, destination_id, name=(name or "").strip() or _default_name(kind, config), config=config,
+            conn, space_id, destination_id, name=(name or "").strip() or module.default_name(config), config=config,
             secret=credentials.seal_secret(app, space_id, kind, token) if token else None,
             secret_hint=credentials.hint(token) if token else None, event_map=mapping,
-            accept_test=None if accept_test is None and kind != "capi" else accepts_test(kind, config, accept_test))
+            accept_test=None if accept_test is None and module.TEST_SWITCH else module.accepts_test(config, accept_test))
 
 
 def set_event_map(space_id: int, destination_id: int, event_map: dict) -> dict:
@@ -154,10 +135,10 @@ def rotate_webhook_secret(space_id: int, destination_id: int) -> tuple[dict, str
     grace_until: datetime = clock.now() + timedelta(hours=app.config["KEY_GRACE_HOURS"])
     with db.transaction() as conn:
         destination = store.get_destination(conn, space_id, destination_id)
-        if destination["kind"] != "webhook":
+        if not KINDS[destination["kind"]].ROTATES_SECRET:
             raise DestinationError("only webhook destinations have a signing secret to rotate")
         row = store.rotate_destination_secret(
-            conn, space_id, destination_id, secret=credentials.seal_secret(app, space_id, "webhook", secret),
+            conn, space_id, destination_id, secret=credentials.seal_secret(app, space_id, destination["kind"], secret),
             secret_hint=credentials.hint(secret), grace_until=grace_until)
     return row, secret
 
@@ -178,7 +159,7 @@ def resume(space_id: int, destination_id: int) -> dict:
     """Resume a destination; everything it held becomes due now."""
     with db.transaction() as conn:
         row = store.resume_destination(conn, space_id, destination_id, now=clock.now())
-    wake(current_app._get_current_object())
+    wake(current_app._get_current_object(), DELIVERY)
     return row
 
 

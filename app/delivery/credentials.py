@@ -1,16 +1,12 @@
 """Sealing destination secrets (CAPI access tokens, webhook signing secrets) with the app's key."""
 from flask import Flask
 
+from app import services
 from app.lib import secretbox
-
-_KEY = "xt_destination_key"
 
 
 def _key(app: Flask) -> bytes:
-    key = app.extensions.get(_KEY)
-    if key is None:
-        key = app.extensions[_KEY] = secretbox.derive_key(app.config["SECRET_KEY"])
-    return key
+    return services.of(app).destination_key
 
 
 def _context(space_id: int, kind: str) -> str:

@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 import httpx
 from flask import Flask
 
-from app import db
+from app import db, services
 from app.delivery import credentials, schedule, store
-from app.delivery.configure import KINDS
+from app.delivery.kinds import KINDS
 from app.delivery.destinations import DeliveryError, Sent
-from app.delivery.wake import wake
+from app.conversion.wake import DELIVERY, wake
 from app.lib import clock, ssrf
 from app.lib.group_commit import write_isolating
 from app.lib.secretbox import SealError
@@ -41,24 +41,23 @@ BUDGET_SECONDS = 60.0
 PIPELINE_DEPTH = 2
 # A backlog wakes another worker at most this often (each wake-up is a Redis round trip).
 SHARE_WAKE_SECONDS = 1.0
-_CLIENT = "xt_delivery_http"
 RESULT_WRITER = "delivery-results"
 
 
+def build_http_client(config: dict) -> httpx.Client:
+    """A pooled client for destinations (refusing private addresses unless allowed); one per process."""
+    limits = httpx.Limits(max_connections=config["DELIVERY_CONCURRENCY"] * 2,
+                          max_keepalive_connections=config["DELIVERY_CONCURRENCY"] * 2, keepalive_expiry=30)
+    read = config["DELIVERY_READ_TIMEOUT"]
+    return httpx.Client(
+        transport=ssrf.transport(allow_private=config["ALLOW_PRIVATE_DESTINATIONS"], limits=limits),
+        timeout=httpx.Timeout(read, connect=config["DELIVERY_CONNECT_TIMEOUT"], write=read, pool=read),
+        follow_redirects=False, trust_env=False)
+
+
 def http_client(app: Flask) -> httpx.Client:
-    """The process's pooled client for destinations (refusing private addresses unless allowed)."""
-    client = app.extensions.get(_CLIENT)
-    if client is None:
-        config = app.config
-        limits = httpx.Limits(max_connections=config["DELIVERY_CONCURRENCY"] * 2,
-                              max_keepalive_connections=config["DELIVERY_CONCURRENCY"] * 2, keepalive_expiry=30)
-        read = config["DELIVERY_READ_TIMEOUT"]
-        client = httpx.Client(
-            transport=ssrf.transport(allow_private=config["ALLOW_PRIVATE_DESTINATIONS"], limits=limits),
-            timeout=httpx.Timeout(read, connect=config["DELIVERY_CONNECT_TIMEOUT"], write=read, pool=read),
-            follow_redirects=False, trust_env=False)
-        client = app.extensions.setdefault(_CLIENT, client)
-    return client
+    """The process's pooled client for destinations."""
+    return services.of(app).delivery_http
 
 
 def destination_host(destination: dict) -> str:
@@ -101,7 +100,7 @@ def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
             if rows:
                 in_flight.append(_start(app, pool, token, rows, now))
                 if len(rows) == limit and time.monotonic() >= next_wake:
-                    wake(app)
+                    wake(app, DELIVERY)
                     next_wake = time.monotonic() + SHARE_WAKE_SECONDS
             elif not in_flight:
                 break
@@ -112,7 +111,7 @@ def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
             if time.monotonic() - started > budget_seconds:
                 while in_flight:
                     handled += _finish(app, in_flight.popleft())
-                wake(app)
+                wake(app, DELIVERY)
                 break
     return handled
 
@@ -156,7 +155,7 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
     results: list[dict] = []
     deferrals: list[tuple[int, int, datetime]] = []
     units: list[tuple[dict, list[dict]]] = []
-    capi_batches: dict[tuple[int, int], list[dict]] = {}
+    batches: dict[tuple[int, int], list[dict]] = {}
     rows.sort(key=lambda r: r["id"])
     for row in rows:
         row["stable_id"] = f"xt-{row['event_id']}-{row['destination_id']}"
@@ -168,30 +167,30 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
         if row["event"] not in destination["event_map"]:
             results.append(_refused(row, now, f"{row['event']} is off in the destination's event map"))
             continue
-        if destination["kind"] == "capi":
-            reason = kind.refuse(row, now)
-            if reason:
-                results.append(_refused(row, now, reason))
+        reason = kind.refuse(row, now)
+        if reason:
+            results.append(_refused(row, now, reason))
+            continue
+        if not row["manual"]:
+            due = kind.wait_until(row, now, app.config)
+            if due is not None:
+                deferrals.append((row["space_id"], row["id"], due))
                 continue
-            if not row["manual"]:
-                due = kind.wait_until(row, now, app.config["CAPI_CLICK_WAIT_SECONDS"])
-                if due is not None:
-                    deferrals.append((row["space_id"], row["id"], due))
-                    continue
-            # Checked once the click is known (it adds fbc, address, agent): an event Meta would
-            # refuse is never batched, so it cannot fail its neighbours.
-            reason = kind.invalid(destination, row)
-            if reason:
-                results.append(_refused(row, now, reason))
-                continue
-            batch = capi_batches.setdefault((row["space_id"], row["destination_id"]), [])
-            if len(batch) == kind.BATCH_SIZE:
-                units.append((destination, batch))
-                batch = capi_batches[(row["space_id"], row["destination_id"])] = []
-            batch.append(row)
-        else:
+        # Checked once the click is known (it adds fbc, address, agent): an event the destination
+        # would refuse is never batched, so it cannot fail its neighbours.
+        reason = kind.invalid(destination, row)
+        if reason:
+            results.append(_refused(row, now, reason))
+            continue
+        if kind.BATCH_SIZE == 1:
             units.append((destination, [row]))
-    for key, batch in capi_batches.items():
+            continue
+        batch = batches.setdefault((row["space_id"], row["destination_id"]), [])
+        if len(batch) == kind.BATCH_SIZE:
+            units.append((destination, batch))
+            batch = batches[(row["space_id"], row["destination_id"])] = []
+        batch.append(row)
+    for key, batch in batches.items():
         if batch:
             units.append((destinations[key], batch))
     client = http_client(app)
@@ -347,7 +346,7 @@ def _note_streak(conn, space_id: int, destination_id: int, streak: dict, now: da
 def _publish(app: Flask, changed: list[dict], rows: list[dict]) -> None:
     """One live-feed message per status change (the publisher pipelines them and is fail-soft)."""
     by_id = {r["id"]: r for r in rows}
-    publisher = app.extensions["xt_publisher"]
+    publisher = services.of(app).publisher
     for r in changed:
         claimed = by_id[r["id"]]
         publisher.publish(feed_channel(r["space_id"]), {

@@ -10,7 +10,7 @@ from flask import current_app
 
 from app import db
 from app.delivery import store
-from app.delivery.wake import wake
+from app.conversion.wake import DELIVERY, wake
 from app.lib import clock
 
 
@@ -18,7 +18,7 @@ def retry_delivery(space_id: int, delivery_id: int) -> dict:
     """Attempt one delivery of the space now (any status); NotFound when it is not the space's."""
     with db.transaction() as conn:
         row = store.request_retry(conn, space_id, delivery_id, clock.now())
-    wake(current_app._get_current_object())
+    wake(current_app._get_current_object(), DELIVERY)
     return row
 
 
@@ -29,7 +29,7 @@ def retry_cell(space_id: int, *, destination_id: int | None = None, event: str |
         count = store.request_cell_retry(conn, space_id, destination_id=destination_id, event=event, start=start,
                                          end=end, now=clock.now())
     if count:
-        wake(current_app._get_current_object())
+        wake(current_app._get_current_object(), DELIVERY)
     return count
 
 
@@ -39,5 +39,5 @@ def replay_since(space_id: int, destination_id: int, since: datetime) -> int:
         store.get_destination(conn, space_id, destination_id)
         count = store.replay_since(conn, space_id, destination_id, since, clock.now())
     if count:
-        wake(current_app._get_current_object())
+        wake(current_app._get_current_object(), DELIVERY)
     return count

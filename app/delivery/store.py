@@ -2,11 +2,12 @@
 
 Every function on a space's data takes space_id first and filters on it. The exceptions are the
 worker's queue functions (`claim_due_deliveries`, `record_results`, `defer_deliveries`,
-`load_destinations`, `find_next_due`): the outbox is one queue for every space, and they act only
-on rows the caller claimed (by lease token) or ids it read from them.
+`load_destinations`; `find_next_due` lives with the outbox's writer in app/conversion/store.py): the
+outbox is one queue for every space, and they act only on rows the caller claimed (by lease token)
+or ids it read from them.
 """
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -290,13 +291,6 @@ def defer_deliveries(conn: psycopg.Connection, token: uuid.UUID, deferrals: list
     )
 
 
-def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
-    """True when some delivery (of any space) is due: a retry, a manual request, or an expired lease."""
-    return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at <= %(now)s) AS due", {"now": now},
-    ).fetchone()["due"]
-
-
 def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, end: datetime) -> list[dict]:
     """Delivery counts per destination × canonical event × status for real (not test) events received in
     [start, end)."""
@@ -305,6 +299,23 @@ def summarize_matrix(conn: psycopg.Connection, space_id: int, start: datetime, e
         " WHERE space_id = %(space_id)s AND created_at >= %(start)s AND created_at < %(end)s AND NOT test"
         " GROUP BY destination_id, event, status ORDER BY destination_id, event, status",
         {"space_id": space_id, "start": start, "end": end},
+    ).fetchall()
+
+
+def fold_matrix(conn: psycopg.Connection, space_id: int) -> int:
+    """Fold the space's waiting matrix deltas into its matrix days; return how many were folded."""
+    return conn.execute("SELECT fold_delivery_matrix(%(space_id)s) AS folded",
+                        {"space_id": space_id}).fetchone()["folded"]
+
+
+def summarize_matrix_days(conn: psycopg.Connection, space_id: int, first_day: date, last_day: date) -> list[dict]:
+    """summarize_matrix() over the whole local days first_day..last_day, read from the matrix rollup
+    (sql/migrations/0020_delivery_matrix_rollup.sql): fold_matrix() first for the latest counts."""
+    return conn.execute(
+        "SELECT destination_id, event, status, sum(n) AS count FROM delivery_days"
+        " WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s"
+        " GROUP BY destination_id, event, status HAVING sum(n) <> 0 ORDER BY destination_id, event, status",
+        {"space_id": space_id, "first": first_day, "last": last_day},
     ).fetchall()
 
 

@@ -24,7 +24,7 @@ from flask import Flask
 
 from app import db
 from app.delivery import credentials, store
-from app.delivery.configure import KINDS
+from app.delivery.kinds import KINDS
 from app.delivery.destinations import DeliveryError, DestinationError, Sent, excerpt
 from app.delivery.dispatch import http_client
 from app.lib import clock

@@ -3,7 +3,7 @@ import os
 
 from flask import Blueprint, current_app, jsonify
 
-from app import db
+from app import db, services
 from app.lib import group_commit
 
 bp = Blueprint("health", __name__)
@@ -33,7 +33,7 @@ def show_readiness():
     except db.StorageUnavailable:
         pass
     try:
-        checks["redis"] = bool(current_app.extensions["xt_redis"].ping())
+        checks["redis"] = bool(services.of(current_app).redis.ping())
     except Exception:  # any redis failure means "not ready"
         pass
     ready = all(checks.values())

@@ -7,21 +7,20 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from app import db
+from app import db, services
 from app.auth.credentials import AuthError, require_bearer, require_ingest_token
-from app.ingress import store
-from app.ingress.signals import announce_event
-from app.ingress.parse import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
+from app.conversion import store
+from app.conversion.announce import announce_event
+from app.conversion.events import (EVENT_FIELDS, Rejection, check_tg_id, check_time, check_uid, parse_event,
                                 split_glued)
 from app.lib import click_text, clock, fbc, proxies, tokens
 from app.lib.group_commit import RowRefused
 from app.link import store as link_store
 from app.pubsub import feed_channel
-from app.received.capture import capture_response
 
+# Every answered request of a known space goes to the received log (docs/received.md); the app
+# factory installs that hook (app/received/capture.py).
 bp = Blueprint("ingress", __name__)
-# Every answered request of a known space goes to the received log (docs/received.md).
-bp.after_request(capture_response)
 
 BIND_FIELDS = frozenset({"uid", "tg_id"})
 CLICK_TEXT_FIELDS = frozenset({"link_slug", "fbclid", "fbc", "fbp", "campaign_name", "raw_query", "utm_source",
@@ -114,7 +113,7 @@ def _ingest(space_id: int, fields: dict, *, time_field: str, source: str):
             is_new, inbox_id = store.record_event(conn, space_id, event, uid=uid, received_at=now, source=source)
     else:
         try:
-            is_new, inbox_id = current_app.extensions["xt_inbox"].submit(
+            is_new, inbox_id = services.of(current_app).inbox.submit(
                 store.InboxItem(space_id, event, uid, now, source))
         except RowRefused as exc:
             if not exc.client_fault:
@@ -157,7 +156,7 @@ def _bind(space_id: int, raw_uid: Any, raw_tg_id: Any):
     if not result["bound"]:
         return _error("conflict", "this uid is already bound to another Telegram user; the first bind wins",
                       409, matched=result["matched"])
-    current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
+    services.of(current_app).publisher.publish(feed_channel(space_id), {
         "type": "bind", "uid": uid, "tg_id": tg_id, "matched": result["matched"], "backfilled": backfilled,
     })
     return jsonify(ok=True, matched=result["matched"])

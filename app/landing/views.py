@@ -8,23 +8,24 @@ balancers can probe by address.
 import base64
 import hashlib
 import hmac
-import threading
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from psycopg_pool import ConnectionPool
 from flask import Blueprint, Flask, current_app, g, make_response, redirect, render_template, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from app import db
-from app.ingress.parse import EventIn
-from app.landing.writer import ClickWriter, PendingClick
+from app import db, services
+from app.conversion.events import EventIn
+from app.conversion.clicks import ClickWriter, PendingClick
 from app.lib import click_text, clock, proxies, tokens, useragents
 from app.lib.group_commit import RowRefused
+from app.lib.ttl_cache import TtlCache
 from app.lib.geoip import CountryDatabase
+from app.lib.proxies import TrustedProxies
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
-from app.ingress.signals import announce_event
+from app.conversion.announce import announce_event
 from app.telegram import pool as telegram_pool
 from app.web.headers import csp_nonce
 
@@ -36,63 +37,27 @@ FACEBOOK_FIELDS = ("campaign_id", "adset_name", "adset_id", "ad_name", "ad_id")
 _NEGATIVE = object()
 
 
-class TtlCache:
-    """A per-process map whose entries expire after `ttl` seconds (0 disables it); emptied when full."""
-
-    def __init__(self, ttl: float, limit: int = 10_000):
-        self.ttl = ttl
-        self.limit = limit
-        self._entries: dict[Any, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        """The cached value, or None when absent or expired."""
-        hit = self._entries.get(key)
-        if hit is None or hit[0] <= time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        """Remember `value` for `ttl` seconds."""
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.limit:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl, value)
-
-    def forget(self, key: Any) -> None:
-        """Drop `key`, so the next lookup asks the database."""
-        with self._lock:
-            self._entries.pop(key, None)
-
-
 class Landing:
     """Per-app landing state: host sets, proxy trust, caches, the cookie key and the GeoIP database."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, proxies: TrustedProxies, pool: ConnectionPool):
         config = app.config
         public_host = urlsplit(config["PUBLIC_URL"]).hostname or ""
         self.tracker_hosts = frozenset(config["TRACKER_HOSTS"]) | {public_host.lower()}
-        self.proxies = app.extensions["xt_proxies"]
+        self.proxies = proxies
         self.reuse_seconds = config["CLICK_REUSE_MINUTES"] * 60
         self.links = TtlCache(config["LINK_CACHE_SECONDS"])
         self.domains = TtlCache(config["LINK_CACHE_SECONDS"])
         self.cookie_key = hashlib.sha256(b"xtracker landing cookie\0" + config["SECRET_KEY"].encode()).digest()
-        self.writer = ClickWriter(app.extensions["xt_pool"], writers=config["LANDING_WRITERS"],
+        self.writer = ClickWriter(pool, writers=config["LANDING_WRITERS"],
                                   batch_max=config["LANDING_BATCH_MAX"])
         self.open_page = app.jinja_env.get_template("landing/open.html")
         self.static_routes: dict[str, frozenset[str]] | None = None
         self.geoip = CountryDatabase(config["GEOIP_DB"]) if config["GEOIP_DB"] else None
 
 
-@bp.record_once
-def _set_up(state) -> None:
-    state.app.extensions["xt_landing"] = Landing(state.app)
-
-
 def _landing() -> Landing:
-    return current_app.extensions["xt_landing"]
+    return services.of(current_app).landing
 
 
 def request_hostname() -> str:

@@ -3,9 +3,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
-from app import db
+from app import db, services
 from app.lib import clock
-from app.lib.dns import Resolver, SystemResolver, points_at
+from app.lib.dns import Resolver, points_at
 from app.link import store
 from app.link.parse import LinkError, check_hostname
 
@@ -22,7 +22,7 @@ def check_new_hostname(conn, space_id: int, raw) -> str:
     Raises LinkError with the reason; another space's claim is reported without naming the space.
     """
     hostname = check_hostname(raw)
-    if hostname == cname_target() or hostname in current_app.extensions["xt_landing"].tracker_hosts:
+    if hostname == cname_target() or hostname in services.of(current_app).landing.tracker_hosts:
         raise LinkError(f"{hostname} is the tracker's own host; add the customer's hostname instead")
     if store.hostname_verified_elsewhere(conn, space_id, hostname):
         raise LinkError(f"{hostname} is already verified by another space")
@@ -30,11 +30,8 @@ def check_new_hostname(conn, space_id: int, raw) -> str:
 
 
 def resolver() -> Resolver:
-    """The app's DNS resolver (tests install one as app.extensions["xt_resolver"])."""
-    found = current_app.extensions.get("xt_resolver")
-    if found is None:
-        found = current_app.extensions["xt_resolver"] = SystemResolver()
-    return found
+    """The app's DNS resolver (tests install their own as services.of(app).resolver)."""
+    return services.of(current_app).resolver
 
 
 def verify_domain(space_id: int, hostname: str) -> dict:

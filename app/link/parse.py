@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from app.lib.tokens import UID_RE
+
 KINDS = ("bot", "channel", "web")
 MODES = ("page", "redirect")
 CAMPAIGN_DEFAULT_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term", "campaign_name")
 UID_MACRO = "{uid}"
 # The query parameter a web target receives the uid in when it has no {uid} macro.
 UID_PARAM = "uid"
+# A bot deep link carries the uid as `?start=fb_<uid>`; the bot reads it back from `/start fb_<uid>`.
+START_PREFIX = "fb_"
 
 # First path segments that belong to the app (now or in its planned routes); a link slug may
 # never take one, whatever its case. The live url_map is added to these when a link is saved.
@@ -202,7 +206,7 @@ def destination(kind: str, target: str, uid: str | None) -> str:
     Web URLs get the uid through their {uid} macro, else an added `uid` query parameter.
     """
     if kind == "bot":
-        return f"https://t.me/{target}" + (f"?start=fb_{uid}" if uid else "")
+        return f"https://t.me/{target}" + (f"?start={START_PREFIX}{uid}" if uid else "")
     if kind == "channel":
         return target
     if UID_MACRO in target:
@@ -223,3 +227,11 @@ def check_hostname(raw: Any) -> str:
     if not _HOSTNAME_RE.fullmatch(name) or name.replace(".", "").isdigit():
         raise LinkError(f"{str(raw)[:80]!r} is not a hostname such as go.example.com (no scheme, path or port)")
     return name
+
+
+def uid_from_start(payload: str) -> str | None:
+    """The uid a bot deep link carried (`/start fb_<uid>`), or None when the payload is not one."""
+    if not payload.startswith(START_PREFIX):
+        return None
+    uid = payload[len(START_PREFIX):]
+    return uid if UID_RE.fullmatch(uid) else None

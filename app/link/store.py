@@ -25,9 +25,15 @@ class HostnameTaken(ValueError):
 
 
 def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: datetime) -> dict:
-    """Insert a link; SlugTaken when the slug is in use anywhere (landings share the tracker's hosts)."""
+    """Insert a link; SlugTaken when the slug is in use anywhere (landings share the tracker's hosts).
+
+    The slug's row in global_names (the cross-space directory) decides: its primary key refuses a
+    slug another link holds, in any space.
+    """
     try:
         with conn.transaction():
+            conn.execute("INSERT INTO global_names (kind, name, space_id) VALUES ('link_slug', %(slug)s, %(space_id)s)",
+                         {"slug": link.slug, "space_id": space_id})
             return conn.execute(
                 "INSERT INTO links (space_id, slug, name, kind, target, mode, emit_contact, campaign_defaults,"
                 " created_at, updated_at) VALUES (%(space_id)s, %(slug)s, %(name)s, %(kind)s, %(target)s, %(mode)s,"
@@ -108,8 +114,9 @@ def find_landing_link(conn: psycopg.Connection, slug: str, space_id: int | None)
     """
     return conn.execute(
         "SELECT " + LINK_COLUMNS + " FROM links"
-        " WHERE slug = %(slug)s AND (%(space_id)s::bigint IS NULL OR space_id = %(space_id)s)"
-        " AND archived_at IS NULL",
+        " WHERE space_id = coalesce(%(space_id)s::bigint,"
+        "   (SELECT space_id FROM global_names WHERE kind = 'link_slug' AND name = %(slug)s))"
+        " AND slug = %(slug)s AND archived_at IS NULL",
         {"slug": slug, "space_id": space_id},
     ).fetchone()
 
@@ -135,7 +142,7 @@ def find_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> dict 
 def hostname_verified_elsewhere(conn: psycopg.Connection, space_id: int, hostname: str) -> bool:
     """Whether a space other than `space_id` has verified `hostname` (only yes or no: never which space)."""
     return conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM domains WHERE hostname = %(hostname)s AND verified_at IS NOT NULL"
+        "SELECT EXISTS (SELECT 1 FROM global_names WHERE kind = 'hostname' AND name = %(hostname)s"
         " AND space_id <> %(space_id)s) AS taken",
         {"space_id": space_id, "hostname": hostname},
     ).fetchone()["taken"]
@@ -161,10 +168,22 @@ def update_domain_check(conn: psycopg.Connection, space_id: int, hostname: str, 
                         now: datetime) -> dict:
     """Record a DNS check: a pass verifies the domain (keeping the first verification time), a failure unverifies it.
 
-    HostnameTaken when another space verified the same hostname first.
+    HostnameTaken when another space verified the same hostname first: a pass claims the
+    hostname's row in global_names, whose primary key decides between spaces; a failure releases it.
     """
+    params = {"space_id": space_id, "hostname": hostname}
     try:
         with conn.transaction():
+            if passed and find_domain(conn, space_id, hostname) is not None:
+                conn.execute("INSERT INTO global_names (kind, name, space_id) VALUES ('hostname', %(hostname)s,"
+                             " %(space_id)s) ON CONFLICT (kind, name) DO NOTHING", params)
+                owner = conn.execute("SELECT space_id FROM global_names WHERE kind = 'hostname' AND name = %(hostname)s",
+                                     params).fetchone()
+                if owner["space_id"] != space_id:
+                    raise HostnameTaken(f"{hostname} is already verified by another space")
+            elif not passed:
+                conn.execute("DELETE FROM global_names WHERE kind = 'hostname' AND name = %(hostname)s"
+                             " AND space_id = %(space_id)s", params)
             row = conn.execute(
                 "UPDATE domains SET checked_at = %(now)s, check_note = %(note)s,"
                 " verified_at = CASE WHEN %(passed)s THEN coalesce(verified_at, %(now)s) END"
@@ -179,7 +198,9 @@ def update_domain_check(conn: psycopg.Connection, space_id: int, hostname: str, 
 
 
 def delete_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> bool:
-    """Remove a landing hostname from the space; False when it had none such."""
+    """Remove a landing hostname from the space (releasing it when the space had verified it); False when none."""
+    conn.execute("DELETE FROM global_names WHERE kind = 'hostname' AND name = %(hostname)s AND space_id = %(space_id)s",
+                 {"space_id": space_id, "hostname": hostname})
     return conn.execute(
         "DELETE FROM domains WHERE space_id = %(space_id)s AND hostname = %(hostname)s",
         {"space_id": space_id, "hostname": hostname},
@@ -189,7 +210,7 @@ def delete_domain(conn: psycopg.Connection, space_id: int, hostname: str) -> boo
 def find_verified_domain_space(conn: psycopg.Connection, hostname: str) -> int | None:
     """The space that verified `hostname`, or None (the landing's host routing)."""
     row = conn.execute(
-        "SELECT space_id FROM domains WHERE hostname = %(hostname)s AND verified_at IS NOT NULL",
+        "SELECT space_id FROM global_names WHERE kind = 'hostname' AND name = %(hostname)s",
         {"hostname": hostname},
     ).fetchone()
     return row["space_id"] if row else None

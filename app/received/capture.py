@@ -18,7 +18,7 @@ from datetime import datetime
 import redis
 from flask import Flask, Response, current_app, g, request
 
-from app import db
+from app import db, services
 from app.pubsub import listening_key, received_channel
 from app.lib import clock, group_commit
 from app.lib.background import BackgroundQueue
@@ -137,7 +137,7 @@ class ReceivedLog(BackgroundQueue):
         if failed and len(failed) == len(rows) and isinstance(failed[0], db.StorageUnavailable):
             self.dropped -= len(failed)
             raise failed[0]
-        publisher = self.app.extensions["xt_publisher"]
+        publisher = services.of(self.app).publisher
         for row in sorted(stored, key=lambda r: r["id"]):
             publisher.publish(received_channel(row["space_id"]), {"type": "received", **row})
         return stored
@@ -150,7 +150,7 @@ class ReceivedLog(BackgroundQueue):
         stale = [s for s in space_ids if self._listening.get(s, (0.0, False))[0] <= now]
         if stale:
             try:
-                values = self.app.extensions["xt_redis"].mget([listening_key(s) for s in stale])
+                values = services.of(self.app).redis.mget([listening_key(s) for s in stale])
             except redis.RedisError:
                 values = [None] * len(stale)
             for space_id, value in zip(stale, values):
@@ -198,12 +198,19 @@ def prepare(item: Captured, time_warn_ms: int) -> dict:
 
 
 def received_log(app: Flask) -> ReceivedLog:
-    """The process's received log writer, created on first use."""
-    found = app.extensions.get("xt_received_log")
-    if found is None:
-        found = app.extensions.setdefault(
-            "xt_received_log", ReceivedLog(app, buffer=app.config["RECEIVED_LOG_BUFFER"]))
-    return found
+    """The process's received log writer."""
+    return services.of(app).received_log
+
+
+def install(app: Flask, blueprint: str) -> None:
+    """Log every answered request of `blueprint` (the ingress API) once its other hooks have run.
+
+    Installed by the app factory, so the API never imports the log that reads it; app-level
+    after-request hooks run last-registered first, so install this one last.
+    """
+    def capture_blueprint(response: Response) -> Response:
+        return capture_response(response) if request.blueprint == blueprint else response
+    app.after_request(capture_blueprint)
 
 
 def capture_response(response: Response) -> Response:

@@ -1,7 +1,7 @@
 """Listen mode: received-log rows pushed to the received page as they are stored.
 
-The dashboard's hub (app/dashboard/live.py) holds the process's one Redis subscription; it hands
-messages of the received channels here. Each listener carries its space and filters, so a row is
+The process's live hub (app/live.py) holds the one Redis subscription; it hands messages of the
+received channels to `deliver_frames`, registered by the received log's page. Each listener carries its space and filters, so a row is
 rendered once per space and only queued for listeners whose filters match.
 """
 import logging
@@ -9,20 +9,20 @@ import logging
 import redis
 from flask import Flask, render_template
 
-from app.pubsub import RECEIVED_CHANNEL, listening_key
+from app import services
+from app.pubsub import listening_key
 from app.received.capture import LISTENING_TTL_SECONDS
 from app.received.rows import Filters, shown_row
 
 log = logging.getLogger(__name__)
 
-RECEIVED_PATTERN = RECEIVED_CHANNEL.format(space_id="*")
 KIND = "received"
 
 
 def mark_listening(app: Flask, space_id: int) -> None:
     """Tell every web process's log writer that the space has a listener (refresh while it stays)."""
     try:
-        app.extensions["xt_redis"].set(listening_key(space_id), "1", ex=LISTENING_TTL_SECONDS)
+        services.of(app).redis.set(listening_key(space_id), "1", ex=LISTENING_TTL_SECONDS)
     except redis.RedisError as exc:
         log.warning("listen mode: could not mark space %s as listened to: %s", space_id, exc)
 
@@ -43,6 +43,15 @@ def push_frame(row: dict, space: dict) -> str:
 def rows_frame(rows: list[dict]) -> str:
     """The frame that replaces the whole list (sent when a stream opens: reconnects catch up)."""
     return render_template("setup/received/_rows_push.html", rows=rows)
+
+
+def deliver_frames(items: list[tuple[int, dict, list]]) -> None:
+    """The received log's renderer on the live hub: the batch's rows, space by space."""
+    by_space: dict[int, tuple[list[dict], list]] = {}
+    for space_id, message, listeners in items:
+        by_space.setdefault(space_id, ([], listeners))[0].append(message)
+    for space_id, (messages, listeners) in by_space.items():
+        dispatch(space_id, messages, listeners)
 
 
 def dispatch(space_id: int, messages: list[dict], listeners: list) -> None:

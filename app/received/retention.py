@@ -1,4 +1,7 @@
-"""Purge of the received log: rows both older than RECEIVED_LOG_DAYS and beyond each space's newest rows."""
+"""Purge of the received log's default partition: rows older than RECEIVED_LOG_DAYS beyond each space's newest.
+
+Whole days go as partitions (app/partitions/retention.py); this trims what no day holds.
+"""
 from datetime import timedelta
 
 from flask import current_app

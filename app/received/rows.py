@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from app import db
 from app.lib import tokens
-from app.ingress import parse
+from app.conversion import events as parse
 from app.received import store, warnings
 
 ENDPOINTS = ("POST /events", "GET /e", "POST /bind", "GET /bind", "POST /clicks")

@@ -83,9 +83,11 @@ def list_requests(conn: psycopg.Connection, space_id: int, *, endpoint: str | No
                                 "limit": max(1, min(limit, MAX_LIMIT))}).fetchall()
 
 
-# Per space, the id of its (keep+1)-th newest row (a backward walk of the primary key), then one
-# set-based delete of the rows older than the cutoff (time index) at or below their space's id.
-# Spaces without keep+1 rows have no floor and keep everything.
+# Whole days beyond retention are dropped as partitions (app/partitions/); this purge only trims
+# the default partition, which holds the rows no day holds: the newest rows of quiet spaces that
+# were kept when their day went, and late rows. Per space, the id of its (keep+1)-th newest row (a
+# backward walk of the primary key), then one set-based delete of that partition's rows older than
+# the cutoff at or below their space's id. Spaces without keep+1 rows have no floor and keep everything.
 _PURGE = """
 WITH floors AS MATERIALIZED (
     SELECT s.id AS space_id, f.id AS below_id
@@ -93,57 +95,15 @@ WITH floors AS MATERIALIZED (
         SELECT r.id FROM received_requests r WHERE r.space_id = s.id
         ORDER BY r.id DESC OFFSET %(keep)s LIMIT 1) f
 )
-DELETE FROM received_requests r
+DELETE FROM received_requests_default r
 USING floors f
 WHERE r.received_at < %(cutoff)s AND r.space_id = f.space_id AND r.id <= f.below_id
 """
 
 
 def purge_requests(conn: psycopg.Connection, *, cutoff: datetime, keep: int) -> int:
-    """Delete rows older than `cutoff` that are not among their space's newest `keep`; return how many."""
+    """Delete default-partition rows older than `cutoff` not among their space's newest `keep`; return how many."""
     return conn.execute(_PURGE, {"cutoff": cutoff, "keep": keep}).rowcount
-
-
-def find_journey(conn: psycopg.Connection, space_id: int, uid: str) -> dict | None:
-    """The journey of `uid` in the space with its click (link, country, fbclid), or None."""
-    return conn.execute(
-        "SELECT j.uid, j.created_at, j.clicked_at, j.tg_id, j.bound_at, j.event_count, j.deposit_count,"
-        " j.revenue, c.created_at AS click_at, c.source AS click_source, c.link_slug, l.name AS link_name,"
-        " c.country, c.fbclid, c.campaign_name, c.utm_source, c.utm_campaign"
-        " FROM journeys j"
-        " LEFT JOIN clicks c ON c.space_id = j.space_id AND c.uid = j.uid"
-        " LEFT JOIN links l ON l.space_id = c.space_id AND l.id = c.link_id"
-        " WHERE j.space_id = %(space_id)s AND j.uid = %(uid)s",
-        {"space_id": space_id, "uid": uid},
-    ).fetchone()
-
-
-JOURNEY_EVENTS_LIMIT = 200
-
-
-def list_journey_events(conn: psycopg.Connection, space_id: int, uid: str) -> list[dict]:
-    """The journey's events in the order they happened (at most JOURNEY_EVENTS_LIMIT)."""
-    return conn.execute(
-        "SELECT id, event, value, currency, eid, occurred_at_ms, received_at, source, flags, tg_id, test"
-        " FROM events WHERE space_id = %(space_id)s AND uid = %(uid)s"
-        " ORDER BY occurred_at_ms, id LIMIT %(limit)s",
-        {"space_id": space_id, "uid": uid, "limit": JOURNEY_EVENTS_LIMIT},
-    ).fetchall()
-
-
-def list_event_deliveries(conn: psycopg.Connection, space_id: int, event_ids: list[int]) -> list[dict]:
-    """The deliveries of the given events with their destination's name and kind."""
-    if not event_ids:
-        return []
-    return conn.execute(
-        "SELECT d.id, d.event_id, d.event, d.status, d.attempts, d.last_attempt_at, d.last_status_code,"
-        " d.last_error, d.delivered_at, d.next_attempt_at, t.name AS destination, t.kind,"
-        " t.deleted_at IS NOT NULL AS destination_deleted"
-        " FROM deliveries d JOIN destinations t ON t.space_id = d.space_id AND t.id = d.destination_id"
-        " WHERE d.space_id = %(space_id)s AND d.event_id = ANY(%(event_ids)s)"
-        " ORDER BY d.event_id, t.name",
-        {"space_id": space_id, "event_ids": event_ids},
-    ).fetchall()
 
 
 SEARCH_LIMIT = 20

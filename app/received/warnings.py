@@ -5,7 +5,8 @@ statement adds when no click of the space has the uid (app/received/store.py).
 """
 from datetime import datetime
 
-from app.ingress.parse import CANONICAL_EVENTS, split_glued
+from app.conversion.events import (CANONICAL_EVENTS, DEPOSIT_WITHOUT_EID, DEPOSIT_WITHOUT_VALUE, absent, flags_for,
+                                   looks_like_seconds, read_epoch_ms, split_glued)
 from app.lib import placeholders, tokens
 
 EVENT_ENDPOINTS = {"POST /events": "occurred_at_ms", "GET /e": "t"}
@@ -15,14 +16,10 @@ GET_ENDPOINTS = frozenset({"GET /e", "GET /bind"})
 SHAPE_REFUSALS = frozenset({"invalid_json", "invalid_request", "payload_too_large"})
 ACCEPTED = frozenset({"queued", "duplicate", "bound", "created"})
 UID_ENDPOINTS = frozenset({"POST /events", "GET /e", "POST /bind", "GET /bind"})
-# Epoch ms below this (1973) are epoch seconds sent by mistake, as app/ingress/parse.py reads them.
-LOOKS_LIKE_SECONDS = 100_000_000_000
 
 UNEXPANDED_MACRO = "unexpanded_macro"
 APPENDED_PARAMETERS = "appended_parameters"
 UNKNOWN_UID = "unknown_uid"
-DEPOSIT_WITHOUT_VALUE = "deposit_without_value"
-DEPOSIT_WITHOUT_EID = "deposit_without_eid"
 TIME_FAR = "time_far_from_receipt"
 INVALID_EVENT = "invalid_event"
 
@@ -35,22 +32,6 @@ LABELS = {
     TIME_FAR: "time far from receipt",
     INVALID_EVENT: "invalid event",
 }
-
-
-def _absent(value) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
-
-def _time_ms(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 20:
-        return int(value.strip())
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 def macro_fields(params: dict) -> list[tuple[str, str]]:
@@ -82,12 +63,11 @@ def detect(endpoint: str, params: dict, received_ms: int, time_warn_ms: int, sta
     if event not in CANONICAL_EVENTS:
         if status in (None, INVALID_EVENT):
             found.append(INVALID_EVENT)
-    elif event == "deposit" and (status is None or status in ACCEPTED):
-        if _absent(fields.get("value")):
-            found.append(DEPOSIT_WITHOUT_VALUE)
-        if _absent(fields.get("eid")):
-            found.append(DEPOSIT_WITHOUT_EID)
-    sent_ms = _time_ms(fields.get(time_field))
+    elif status is None or status in ACCEPTED:
+        # The same rule the event is flagged by when recorded (app/conversion/events.py).
+        found.extend(flag for flag in flags_for(event, fields.get("value"), fields.get("eid"))
+                     if flag in (DEPOSIT_WITHOUT_VALUE, DEPOSIT_WITHOUT_EID))
+    sent_ms = read_epoch_ms(fields.get(time_field))
     if sent_ms is not None and abs(sent_ms - received_ms) > time_warn_ms:
         found.append(TIME_FAR)
     return found
@@ -145,10 +125,10 @@ def describe(code: str, endpoint: str, params: dict, received_at: datetime, stat
                 " counts again. Add eid= with the partner's transaction id macro.")
     if code == TIME_FAR:
         field = EVENT_ENDPOINTS.get(endpoint, "t")
-        sent_ms = _time_ms(fields.get(field)) or 0
+        sent_ms = read_epoch_ms(fields.get(field)) or 0
         delta = sent_ms - int(received_at.timestamp() * 1000)
         where = "before" if delta < 0 else "after"
-        if sent_ms < LOOKS_LIKE_SECONDS:
+        if looks_like_seconds(sent_ms):
             return (f"{field}={sent_ms} looks like epoch seconds: send epoch milliseconds"
                     " (seconds × 1000), or leave it out to use the receive time.")
         return (f"{field} is {_span(delta)} {where} the time it was received: send epoch milliseconds in UTC"
@@ -156,7 +136,7 @@ def describe(code: str, endpoint: str, params: dict, received_at: datetime, stat
     if code == INVALID_EVENT:
         event = fields.get("event")
         names = ", ".join(CANONICAL_EVENTS)
-        if _absent(event):
+        if absent(event):
             return f"The event name is missing: send event= with one of {names}."
         return (f"event {str(event)[:40]!r} is not one of {names}. Map the partner's event name to one of"
                 " them in the postback URL.")

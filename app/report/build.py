@@ -135,7 +135,7 @@ def build_report(space: dict, dims: list[Dimension], filters: dict[str, str], fi
         for dim in dims:
             keys = sorted({r.key[dims.index(dim)] for r in rows} - {None, "", NO_CLICKS, NOT_SPLIT})
             if dim.name == "country":
-                from app.dashboard.context import country_names  # the deck imports this module
+                from app.lib.countries import country_names
                 names[dim.name] = country_names()
             elif dim.name in ("link", "campaign", "adset", "ad"):
                 names[dim.name] = query.list_labels(conn, space["id"], dim.name, keys)

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 from app import db
 from app.auth.credentials import AuthError, require_reader
-from app.dashboard.filters import PRESETS, FilterError, Filters, parse_filters
+from app.reporting.filters import PRESETS, FilterError, Filters, parse_filters
 from app.lib import clock
 from app.reporting import store as reporting
 from app.report import build, query
 from app.report.query import DIMENSIONS, FILTERS, ReportError
-from app.setup.common import open_space, render_screen
+from app.web.screen import open_space, render_screen
 from app.space import store as space_store
 from app.web import session
 

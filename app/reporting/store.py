@@ -16,8 +16,9 @@ ALL_LINKS = "*"
 
 
 def fold(conn: psycopg.Connection, space_id: int) -> int:
-    """Fold the space's pending deltas into its rollups; return how many were folded."""
-    return conn.execute("SELECT fold_rollups(%(space_id)s) AS folded", {"space_id": space_id}).fetchone()["folded"]
+    """Fold the space's pending deltas into its rollups (the delivery matrix's too); return how many were folded."""
+    return conn.execute("SELECT fold_rollups(%(space_id)s) + fold_delivery_matrix(%(space_id)s) AS folded",
+                        {"space_id": space_id}).fetchone()["folded"]
 
 
 def lock_for_rebuild(conn: psycopg.Connection, space_id: int) -> None:
@@ -33,8 +34,10 @@ def lock_for_rebuild(conn: psycopg.Connection, space_id: int) -> None:
 
 
 def rebuild(conn: psycopg.Connection, space_id: int) -> None:
-    """Recompute the space's rollups (the deck's and the reports') from clicks, journeys and events."""
+    """Recompute the space's rollups (the deck's, its delivery matrix's and the reports') from clicks, journeys,
+    events and deliveries."""
     conn.execute("SELECT deck_rebuild(%(space_id)s)", {"space_id": space_id})
+    conn.execute("SELECT delivery_matrix_rebuild(%(space_id)s)", {"space_id": space_id})
     conn.execute("SELECT report_rebuild(%(space_id)s)", {"space_id": space_id})
 
 
@@ -120,5 +123,5 @@ def list_links(conn: psycopg.Connection, space_id: int) -> list[dict]:
 
 def list_spaces_with_deltas(conn: psycopg.Connection) -> list[int]:
     """Ids of the spaces that have deltas waiting to be folded (periodic folding)."""
-    rows = conn.execute("SELECT DISTINCT space_id FROM rollup_deltas").fetchall()
+    rows = conn.execute("SELECT space_id FROM rollup_deltas UNION SELECT space_id FROM delivery_deltas").fetchall()
     return [r["space_id"] for r in rows]

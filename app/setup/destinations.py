@@ -5,26 +5,16 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 
 from app import db
 from app.delivery import configure, store, test_send
-from app.delivery.destinations import DestinationError, postback
-from app.ingress.parse import CANONICAL_EVENTS
+from app.delivery.destinations import DestinationError
+from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
-from app.setup.common import can, done, not_found, notice, open_space, render_screen
+from app.web.screen import can, done, not_found, notice, open_space, render_screen
 from app.space.store import NotFound
 from app.web import once, session
 
 bp = Blueprint("setup_destinations", __name__, url_prefix="/spaces/<space>/destinations")
 session.register_error_pages(bp)
 
-KIND_LABELS = {"capi": "Meta CAPI", "webhook": "Webhook", "postback": "S2S postback"}
-# The form fields of each kind, as configure.py names the settings.
-KIND_FIELDS = {
-    "capi": ("pixel_id", "access_token", "test_event_code", "graph_version"),
-    "webhook": ("url",),
-    "postback": ("url_template", "method", "expect_status"),
-}
-# Meta's standard events, offered as suggestions in the CAPI event map.
-META_STANDARD_EVENTS = ("Contact", "Lead", "CompleteRegistration", "Purchase", "Subscribe", "StartTrial",
-                        "SubmitApplication", "Schedule", "AddPaymentInfo", "InitiateCheckout", "Donate")
 COUNT_WINDOW = timedelta(hours=24)
 DONE = {
     "created": "Destination created. It receives the events accepted from now on.",
@@ -68,15 +58,14 @@ def show_destinations(space: str):
 
 
 def _shared(space: dict) -> dict:
-    return {"kind_labels": KIND_LABELS, "events": CANONICAL_EVENTS, "is_admin": can(space, "admin"),
-            "defaults": {kind: module.DEFAULT_EVENT_MAP for kind, module in configure.KINDS.items()}}
+    return {"kinds": configure.KINDS, "events": CANONICAL_EVENTS, "is_admin": can(space, "admin")}
 
 
 def _form_context(space: dict, kind: str, *, destination: dict | None, values: dict, mapping: dict,
                   errors: dict, **extra) -> dict:
     """What the new/edit form needs, whatever the outcome of a POST."""
-    return {"kind": kind, "destination": destination, "values": values, "mapping": mapping, "errors": errors,
-            "macros": postback.MACRO_DESCRIPTIONS, "meta_events": META_STANDARD_EVENTS,
+    return {"kind": kind, "kind_spec": configure.KINDS[kind], "destination": destination, "values": values,
+            "mapping": mapping, "errors": errors,
             "graph_version": current_app.config["GRAPH_API_VERSION"],
             "allow_private": current_app.config["ALLOW_PRIVATE_DESTINATIONS"], **_shared(space), **extra}
 
@@ -85,8 +74,9 @@ def _settings_values(destination: dict) -> dict:
     """A saved destination's settings as form values (the access token is never one of them)."""
     config = destination["config"]
     values = {"name": destination["name"], "accept_test": destination["accept_test"]}
-    for name in KIND_FIELDS[destination["kind"]]:
-        if name != "access_token":
+    module = configure.KINDS[destination["kind"]]
+    for name in module.FORM_FIELDS:
+        if name != module.SECRET_FIELD:
             value = config.get(name)
             values[name] = "" if value is None else str(value)
     return values
@@ -97,20 +87,15 @@ def _submitted(kind: str) -> tuple[dict, dict]:
     form = request.form
     values = {"name": form.get("name", "").strip(), "accept_test": bool(form.get("accept_test"))}
     fields: dict = {}
-    for name in KIND_FIELDS[kind]:
+    module = configure.KINDS[kind]
+    for name in module.FORM_FIELDS:
         raw = form.get(name, "").strip()
-        if name == "access_token":
+        if name == module.SECRET_FIELD:
             fields[name] = raw
             continue
         values[name] = raw
         fields[name] = raw or None
-    if kind == "postback" and fields.get("expect_status"):
-        raw = fields["expect_status"]
-        # A number goes to configure.py as a number; anything else is refused there with its message.
-        fields["expect_status"] = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else raw
-    if kind == "capi" and not fields.get("graph_version"):
-        fields.pop("graph_version", None)
-    return fields, values
+    return module.read_form(fields), values
 
 
 def _submitted_map(kind: str) -> tuple[dict | None, dict, dict]:
@@ -154,10 +139,9 @@ def _check_without_saving(kind: str, fields: dict, creating: bool) -> dict:
     """Settings errors to show beside event map errors, without saving anything."""
     module = configure.KINDS[kind]
     try:
-        if kind == "capi":
-            fields = {"graph_version": current_app.config["GRAPH_API_VERSION"], **fields}
-        config = module.check_config(fields)[0] if creating or (kind == "capi" and fields.get("access_token")) \
-            else module.check_settings(fields)
+        fields = {**module.app_defaults(current_app.config), **fields}
+        secret_given = module.SECRET_FIELD is not None and fields.get(module.SECRET_FIELD)
+        config = module.check_config(fields)[0] if creating or secret_given else module.check_settings(fields)
         configure.check_address(kind, config)
     except DestinationError as exc:
         return {_field_of(exc): str(exc)}
@@ -172,7 +156,7 @@ def new_destination(space: str):
     kind = request.args.get("kind", "")
     if kind not in configure.KINDS:
         return render_screen("setup/destinations/choose.html", space_row, "destinations", **_shared(space_row))
-    values = {"graph_version": current_app.config["GRAPH_API_VERSION"], "method": "GET"} if kind != "webhook" else {}
+    values = configure.KINDS[kind].form_defaults(current_app.config)
     return render_screen("setup/destinations/form.html", space_row, "destinations",
                          **_form_context(space_row, kind, destination=None, values=values,
                                          mapping=_shown_map(kind, configure.KINDS[kind].DEFAULT_EVENT_MAP),
@@ -321,7 +305,7 @@ def rotate_secret(space: str, destination_id: int):
     """A new webhook signing secret, shown once; the previous one keeps signing for KEY_GRACE_HOURS."""
     space_row = open_space(space, "admin")
     destination = _destination(space_row, destination_id)
-    if destination["kind"] != "webhook":
+    if not configure.KINDS[destination["kind"]].ROTATES_SECRET:
         abort(404, description="only webhook destinations have a signing secret")
     try:
         row, secret = configure.rotate_webhook_secret(space_row["id"], destination_id)

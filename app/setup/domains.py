@@ -7,7 +7,7 @@ from app import db
 from app.lib import clock
 from app.link import domains, store
 from app.link.parse import LinkError
-from app.setup.common import can, done, not_found, notice, open_space, render_screen
+from app.web.screen import can, done, not_found, notice, open_space, render_screen
 from app.web import once, session
 
 bp = Blueprint("setup_domains", __name__, url_prefix="/spaces/<space>/domains")

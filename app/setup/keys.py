@@ -15,7 +15,7 @@ from app.auth import credentials, store as auth_store
 from app.lib import clock
 from app.link import store as link_store
 from app.setup import snippets
-from app.setup.common import notice, open_space, render_screen
+from app.web.screen import notice, open_space, render_screen
 from app.web import once, session
 
 bp = Blueprint("setup_keys", __name__, url_prefix="/spaces/<space>/keys")

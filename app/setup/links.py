@@ -12,7 +12,7 @@ from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fie
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
 from app.telegram import pool as telegram_pool
-from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
+from app.web.screen import can, done, found, not_found, notice, open_space, render_screen
 from app.web import once, session
 
 bp = Blueprint("setup_links", __name__, url_prefix="/spaces/<space>/links")

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from app import db
 from app.auth import store as auth_store
 from app.lib import clock, passwords, tokens
-from app.setup.common import can, done, found, not_found, notice, open_space, render_screen
+from app.web.screen import can, done, found, not_found, notice, open_space, render_screen
 from app.space import members as member_store
 from app.web import once, session
 

@@ -5,14 +5,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 
-from app import db
-from app.dashboard import live
+from app import db, services
+from app.conversion import journeys
 from app.lib import tokens
 from app.received import live as received_live
 from app.received import store
 from app.received.capture import LISTENING_SETTLE_SECONDS
 from app.received.rows import ENDPOINTS, STATUSES, FilterError, Filters, parse_filters, rows_context
-from app.setup.common import not_found, open_space, render_screen
+from app.web.screen import not_found, open_space, render_screen
 from app.telegram import journey as telegram_journey
 from app.web import session
 
@@ -66,7 +66,7 @@ def stream_received(space: str):
         abort(400, description=str(exc))
     filters = Filters(endpoint=filters.endpoint, status=filters.status, warned=filters.warned, listen=True)
     app = current_app._get_current_object()
-    hub = live.hub(app)
+    hub = services.of(app).live_hub
     received_live.mark_listening(app, space_row["id"])
     listener = hub.subscribe(space_row["id"], None, kind=received_live.KIND,
                              view=received_live.View(space_row, filters))
@@ -136,15 +136,15 @@ def show_journey(space: str, uid: str):
     if not tokens.UID_RE.fullmatch(uid):
         not_found("journey")
     with db.connection() as conn:
-        journey = store.find_journey(conn, space_row["id"], uid)
-        events = store.list_journey_events(conn, space_row["id"], uid)
+        journey = journeys.find_journey(conn, space_row["id"], uid)
+        events = journeys.list_journey_events(conn, space_row["id"], uid)
         if journey is None and not events:
             not_found("journey")
         if journey is None:
             # Only test events carry this uid: they are listed, but never open a journey.
             journey = {"uid": uid, "event_count": 0, "deposit_count": 0, "revenue": {}, "click_at": None,
                        "tg_id": None, "test_only": True}
-        deliveries = store.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
+        deliveries = journeys.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
         telegram = telegram_journey.telegram_part(conn, space_row["id"], uid)
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:

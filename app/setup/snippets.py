@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import quote
 
-from app.ingress.parse import CANONICAL_EVENTS, Rejection, check_currency, check_eid, check_uid, check_value
+from app.conversion.events import CANONICAL_EVENTS, Rejection, check_currency, check_eid, check_uid, check_value
 from app.lib import placeholders
 
 BEARER_VAR = "XT_BEARER"

@@ -11,7 +11,7 @@ from app.lib import clock
 from app.lib.currency import ISO_4217, normalize_currency
 from app.lib.timezones import is_time_zone
 from app.reporting import store as reporting
-from app.setup.common import can, notice, open_space, render_screen
+from app.web.screen import can, notice, open_space, render_screen
 from app.space import members as member_store
 from app.space import store as space_store
 from app.web import once, session

@@ -6,10 +6,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, render_template, request
 
 from app import db
+from app.conversion import wake
 from app.lib import clock
-from app.setup.common import can, done, found, notice, open_space, render_screen
+from app.web.screen import can, done, found, notice, open_space, render_screen
 from app.telegram import bots, drip, pool, status as telegram_status, store
-from app.web import session
+from app.web import once, session
 
 bp = Blueprint("setup_telegram", __name__, url_prefix="/spaces/<space>/telegram")
 session.register_error_pages(bp)
@@ -22,6 +23,11 @@ DONE = {
     "approve_off": "Join requests to this channel now wait for a human (approve them below).",
     "drip_saved": "Welcome drip saved. It applies to join requests from now on.",
     "approved": "Approval queued: the bot approves the request within seconds.",
+    "disconnected": "Bot disconnected: Telegram no longer posts its updates here and its token is forgotten."
+                    " Join requests, joins and leaves stay.",
+    "disconnected_webhook_failed": "Bot disconnected and its token forgotten, but Telegram refused deleteWebhook:"
+                                   " it keeps posting to the old URL, which now answers 401. Call deleteWebhook"
+                                   " with the token yourself, or connect the bot again.",
 }
 CHART_DAYS = 7
 DRIP_ROWS = 5
@@ -105,6 +111,19 @@ def connect_bot(space: str):
     return done(".show_telegram", space_row, "webhook_failed" if result.webhook_error else "connected")
 
 
+@bp.post("/bot/disconnect")
+@session.login_required
+@once.once
+def disconnect_bot(space: str):
+    """Disconnect the space's bot (deleteWebhook, token forgotten); its history stays (admin)."""
+    space_row = open_space(space, "admin")
+    try:
+        result = bots.disconnect(space_row["id"])
+    except bots.TelegramError:
+        found(None, "bot")
+    return done(".show_telegram", space_row, "disconnected_webhook_failed" if result.webhook_error else "disconnected")
+
+
 @bp.post("/channels")
 @session.login_required
 def add_channel(space: str):
@@ -181,8 +200,7 @@ def approve_request(space: str, id: int):
     with db.transaction() as conn:
         if not store.approve_manually(conn, space_row["id"], id, clock.now()):
             found(None, "waiting join request")
-    from app.telegram import wake
-    wake.nudge(current_app._get_current_object())
+    wake.nudge(current_app._get_current_object(), wake.TELEGRAM)
     return done(".show_telegram", space_row, "approved")
 
 
@@ -190,7 +208,7 @@ def approve_request(space: str, id: int):
 @session.login_required
 def show_deck_panel(space: str):
     """Partial for the deck: each channel's subscribers over the deck's range and joins and leaves by link."""
-    from app.dashboard.filters import FilterError, parse_filters
+    from app.reporting.filters import FilterError, parse_filters
     space_row = open_space(space)
     try:
         filters = parse_filters(request.args, space_row["time_zone"], clock.now())

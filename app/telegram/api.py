@@ -75,6 +75,10 @@ class BotApi:
         """setWebhook with our secret_token and the update kinds the funnel reads."""
         return self.call("setWebhook", url=url, secret_token=secret_token, allowed_updates=list(ALLOWED_UPDATES))
 
+    def delete_webhook(self) -> bool:
+        """deleteWebhook: Telegram stops posting updates (they wait for getUpdates or a new webhook)."""
+        return self.call("deleteWebhook")
+
     def get_webhook_info(self) -> dict:
         """getWebhookInfo: url, pending_update_count, last_error_date, last_error_message."""
         return self.call("getWebhookInfo")

@@ -10,30 +10,29 @@ from dataclasses import dataclass
 import httpx
 from flask import Flask, current_app
 
-from app import db
+from app import db, services
 from app.lib import clock, secretbox, tokens
 from app.telegram import store
 from app.telegram.api import BotApi, BotApiError
 
 TOKEN_RE = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{30,100}")
 CHAT_REF_RE = re.compile(r"-?[0-9]{5,20}|@?[A-Za-z][A-Za-z0-9_]{3,31}")
-_CLIENT = "xt_telegram_http"
 
 
 class TelegramError(ValueError):
     """A connect or channel step failed; the message says what to fix (shown on screen and CLI)."""
 
 
+def build_http_client(config: dict) -> httpx.Client:
+    """A pooled client for the Bot API; one per process."""
+    timeout = config["TELEGRAM_TIMEOUT"]
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), trust_env=False,
+                        follow_redirects=False, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+
+
 def http_client(app: Flask) -> httpx.Client:
     """The process's pooled client for the Bot API."""
-    client = app.extensions.get(_CLIENT)
-    if client is None:
-        timeout = app.config["TELEGRAM_TIMEOUT"]
-        client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), trust_env=False,
-                              follow_redirects=False,
-                              limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
-        client = app.extensions.setdefault(_CLIENT, client)
-    return client
+    return services.of(app).telegram_http
 
 
 def _context(space_id: int, bot_id: int) -> str:
@@ -109,6 +108,52 @@ def connect(space_id: int, token: str) -> Connected:
         store.set_webhook_result(conn, space_id, error=error, now=clock.now())
         bot = store.find_bot(conn, space_id)
     return Connected(bot, error)
+
+
+@dataclass
+class Disconnected:
+    """The outcome of `disconnect`: the bot that was forgotten, what was held back, and deleteWebhook's error."""
+    username: str
+    bot_id: int
+    messages_stopped: int
+    requests_left_for_a_human: int
+    webhook_error: str | None
+
+
+def disconnect(space_id: int) -> Disconnected:
+    """Disconnect the space's bot: deleteWebhook, then forget its token; the funnel's history stays.
+
+    1. deleteWebhook as the bot (a failure is reported, not fatal: our webhook URL stops
+       answering anything but 401 once the bot is forgotten).
+    2. In one transaction: delete the bot row (sealed token, hook id, secret digest), mark its
+       channels disconnected, stop unsent drip messages and leave due approvals for a human.
+    Join requests, joins and leaves, sent messages, invite links and stats are kept.
+    Raises TelegramError when the space has no bot.
+    """
+    app = current_app._get_current_object()
+    with db.connection() as conn:
+        bot = store.find_bot(conn, space_id)
+    if bot is None:
+        raise TelegramError("this space has no bot connected")
+    error = None
+    try:
+        api_for(app, bot).delete_webhook()
+    except BotApiError as exc:
+        error = f"deleteWebhook failed: {exc.description}"
+    except secretbox.SealError:
+        error = "the stored token no longer opens with this SECRET_KEY, so deleteWebhook could not be called"
+    reason = f"stopped: the bot @{bot['username']} was disconnected"
+    with db.transaction() as conn:
+        gone = store.delete_bot(conn, space_id)
+        if gone is None:  # disconnected concurrently
+            raise TelegramError("this space has no bot connected")
+        store.disconnect_channels(conn, space_id, f"the bot @{bot['username']} was disconnected:"
+                                                  " connect a bot and add the channel again", clock.now())
+        held = store.hold_outbound(conn, space_id, reason)
+    # This process forgets the hook at once; other web processes stop accepting it within LINK_CACHE_SECONDS.
+    services.of(app).telegram_hooks.forget(bot["hook_id"])
+    return Disconnected(bot["username"], bot["bot_id"], held["messages_stopped"], held["requests_left_for_a_human"],
+                        error)
 
 
 def parse_chat_ref(raw: str) -> int | str:

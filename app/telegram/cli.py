@@ -39,6 +39,24 @@ def register(app: Flask) -> None:
             raise SystemExit(1)
         _emit(as_json, payload, f"bot @{bot['username']} connected; webhook {bot['webhook_url']}")
 
+    @telegram_group.command("disconnect")
+    @click.argument("space")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def disconnect_command(space, as_json):
+        """Disconnect the space's bot: deleteWebhook, forget its token; join requests, joins and leaves stay."""
+        with db.connection() as conn:
+            row = _space(conn, space, as_json)
+        try:
+            result = bots.disconnect(row["id"])
+        except bots.TelegramError as exc:
+            _fail(as_json, str(exc))
+        payload = {"ok": True, "space": row["slug"], "bot": result.username, "bot_id": result.bot_id,
+                   "messages_stopped": result.messages_stopped,
+                   "requests_left_for_a_human": result.requests_left_for_a_human,
+                   "webhook_error": result.webhook_error}
+        _emit(as_json, payload, f"bot @{result.username} disconnected and its token forgotten"
+                                + (f"; {result.webhook_error}" if result.webhook_error else ""))
+
     @telegram_group.group("channel")
     def channel_group():
         """Channels where the space's bot is an administrator."""

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from app import db
 from app.lib import tokens
-from app.received import store as received_store
+from app.conversion import journeys
 from app.telegram import store
 
 # An event's status is the worst of its deliveries': one still owed decides it.
@@ -37,11 +37,11 @@ def journey_json(space_id: int, uid: str) -> dict | None:
     if not tokens.UID_RE.fullmatch(uid):
         return None
     with db.connection() as conn:
-        journey = received_store.find_journey(conn, space_id, uid)
+        journey = journeys.find_journey(conn, space_id, uid)
         if journey is None:
             return None
-        events = received_store.list_journey_events(conn, space_id, uid)
-        deliveries = received_store.list_event_deliveries(conn, space_id, [e["id"] for e in events])
+        events = journeys.list_journey_events(conn, space_id, uid)
+        deliveries = journeys.list_event_deliveries(conn, space_id, [e["id"] for e in events])
         telegram = telegram_part(conn, space_id, uid)
     by_event: dict[int, list[dict]] = {}
     for d in deliveries:

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from app import db
+from app import db, services
 from app.lib import clock
 from app.lib.secretbox import SealError
 from app.telegram import bots, store
@@ -32,14 +31,10 @@ APPROVAL_MAX_ATTEMPTS = 10
 # Telegram lets the bot write to a join request's user_chat_id for 5 minutes; approval waits for
 # the welcome at most this long, so the welcome is sent while the window is open.
 WELCOME_WAIT = timedelta(seconds=240)
-_LIMITER = "xt_telegram_limiter"
 
 
 def _limiter(app: Flask) -> MovingWindowRateLimiter:
-    limiter = app.extensions.get(_LIMITER)
-    if limiter is None:
-        limiter = app.extensions.setdefault(_LIMITER, MovingWindowRateLimiter(MemoryStorage()))
-    return limiter
+    return services.of(app).telegram_limiter
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -25,9 +25,18 @@ class BotTaken(ValueError):
 
 def save_bot(conn: psycopg.Connection, space_id: int, *, bot_id: int, username: str, token_sealed: bytes,
              token_hint: str, hook_id: str, secret_token_hash: bytes, webhook_url: str, now: datetime) -> dict:
-    """Connect (or replace) the space's bot; BotTaken when another space has this bot."""
+    """Connect (or replace) the space's bot; BotTaken when another space has this bot.
+
+    The bot's row in global_names (the cross-space directory) decides: the space's previous bot is
+    released and the new one claimed in the same transaction, and the primary key refuses a bot
+    another space holds.
+    """
+    names = {"space_id": space_id, "bot": str(bot_id)}
     try:
         with conn.transaction():
+            conn.execute("DELETE FROM global_names WHERE kind = 'telegram_bot' AND space_id = %(space_id)s", names)
+            conn.execute("INSERT INTO global_names (kind, name, space_id) VALUES ('telegram_bot', %(bot)s, %(space_id)s)",
+                         names)
             return conn.execute(
                 "INSERT INTO telegram_bots (space_id, bot_id, username, token_sealed, token_hint, hook_id,"
                 " secret_token_hash, webhook_url, connected_at)"
@@ -65,6 +74,25 @@ def find_bot_by_hook(conn: psycopg.Connection, hook_id: str) -> dict | None:
     """The bot whose webhook path is `hook_id` (the webhook's first lookup, before a space is known)."""
     return conn.execute("SELECT space_id, bot_id, secret_token_hash FROM telegram_bots WHERE hook_id = %(hook)s",
                         {"hook": hook_id}).fetchone()
+
+
+def delete_bot(conn: psycopg.Connection, space_id: int) -> dict | None:
+    """Forget the space's bot (its sealed token, hook id and secret digest) and release it; the deleted row, or None."""
+    conn.execute("DELETE FROM global_names WHERE kind = 'telegram_bot' AND space_id = %(space_id)s",
+                 {"space_id": space_id})
+    return conn.execute("DELETE FROM telegram_bots WHERE space_id = %(space_id)s RETURNING username, bot_id",
+                        {"space_id": space_id}).fetchone()
+
+
+def hold_outbound(conn: psycopg.Connection, space_id: int, reason: str) -> dict:
+    """The bot is gone: stop the space's unsent drip messages and leave due approvals for a human."""
+    stopped = conn.execute(
+        "UPDATE telegram_messages SET state = 'stopped', error = %(reason)s, lease_until = NULL"
+        " WHERE space_id = %(space_id)s AND state = 'due'", {"space_id": space_id, "reason": reason}).rowcount
+    held = conn.execute(
+        "UPDATE telegram_join_requests SET decision = 'manual', next_try_at = NULL, error = %(reason)s"
+        " WHERE space_id = %(space_id)s AND decision = 'due'", {"space_id": space_id, "reason": reason}).rowcount
+    return {"messages_stopped": stopped, "requests_left_for_a_human": held}
 
 
 def disconnect_channels(conn: psycopg.Connection, space_id: int, note: str, now: datetime) -> int:
@@ -359,6 +387,31 @@ def purge_updates(conn: psycopg.Connection, older_than: datetime) -> int:
                         {"cutoff": older_than}).rowcount
 
 
+def purge_history(conn: psycopg.Connection, older_than: datetime, limit: int = 5000) -> dict:
+    """Delete up to `limit` each of drip messages, join requests and membership facts older than `older_than`.
+
+    Kept whatever their age: unsent (due) messages, join requests still to be decided (due,
+    manual) or with a message still due, and the member rows (who is in a channel now) and
+    hourly stats, which are written from this log and do not need it afterwards.
+    """
+    params = {"cutoff": older_than, "limit": limit}
+    messages = conn.execute(
+        "DELETE FROM telegram_messages m USING (SELECT space_id, id FROM telegram_messages"
+        " WHERE state <> 'due' AND coalesce(sent_at, due_at) < %(cutoff)s LIMIT %(limit)s) old"
+        " WHERE m.space_id = old.space_id AND m.id = old.id", params).rowcount
+    requests = conn.execute(
+        "DELETE FROM telegram_join_requests r USING (SELECT space_id, id FROM telegram_join_requests j"
+        " WHERE requested_at < %(cutoff)s AND decision IN ('approved', 'failed')"
+        " AND NOT EXISTS (SELECT 1 FROM telegram_messages m WHERE m.space_id = j.space_id"
+        "                 AND m.join_request_id = j.id AND m.state = 'due') LIMIT %(limit)s) old"
+        " WHERE r.space_id = old.space_id AND r.id = old.id", params).rowcount
+    facts = conn.execute(
+        "DELETE FROM telegram_member_events e USING (SELECT space_id, id FROM telegram_member_events"
+        " WHERE at < %(cutoff)s LIMIT %(limit)s) old"
+        " WHERE e.space_id = old.space_id AND e.id = old.id", params).rowcount
+    return {"messages": messages, "join_requests": requests, "member_events": facts}
+
+
 # --- join requests ----------------------------------------------------------------------------
 
 def create_join_request(conn: psycopg.Connection, space_id: int, **row) -> dict | None:
@@ -587,12 +640,38 @@ def finish_message(conn: psycopg.Connection, space_id: int, message_id: int, *, 
 
 
 def stop_messages_of_user(conn: psycopg.Connection, space_id: int, user_id: int, reason: str) -> int:
-    """Stop every unsent drip message to a user who blocked the bot."""
+    """Stop every unsent drip message to a person (they blocked the bot or sent /stop)."""
     return conn.execute(
         "UPDATE telegram_messages SET state = 'stopped', error = %(reason)s, lease_until = NULL"
         " WHERE space_id = %(space_id)s AND user_id = %(user_id)s AND state = 'due'",
         {"space_id": space_id, "user_id": user_id, "reason": reason},
     ).rowcount
+
+
+def resume_messages_of_user(conn: psycopg.Connection, space_id: int, user_id: int, user_chat_id: int,
+                            now: datetime) -> int:
+    """Make a person's stopped drip messages due again (they sent /start), the first now and the rest as far apart as planned."""
+    return conn.execute(
+        "UPDATE telegram_messages m SET state = 'due', error = NULL, attempts = 0, lease_until = NULL,"
+        " user_chat_id = %(chat)s, due_at = m.due_at + greatest(%(now)s - s.first_due, interval '0')"
+        " FROM (SELECT min(due_at) AS first_due FROM telegram_messages WHERE space_id = %(space_id)s"
+        "       AND user_id = %(user_id)s AND state = 'stopped') s"
+        " WHERE m.space_id = %(space_id)s AND m.user_id = %(user_id)s AND m.state = 'stopped'",
+        {"space_id": space_id, "user_id": user_id, "chat": user_chat_id, "now": now},
+    ).rowcount
+
+
+def find_undripped_join_request(conn: psycopg.Connection, space_id: int, user_id: int) -> dict | None:
+    """The person's latest join request to a connected channel that has a drip but never got one planned, or None."""
+    return conn.execute(
+        "SELECT r.id, r.chat_id, r.uid FROM telegram_join_requests r"
+        " JOIN telegram_channels c ON c.space_id = r.space_id AND c.chat_id = r.chat_id AND c.connected"
+        " WHERE r.space_id = %(space_id)s AND r.user_id = %(user_id)s"
+        " AND EXISTS (SELECT 1 FROM telegram_drip_steps d WHERE d.space_id = r.space_id AND d.chat_id = r.chat_id)"
+        " AND NOT EXISTS (SELECT 1 FROM telegram_messages m WHERE m.space_id = r.space_id AND m.join_request_id = r.id)"
+        " ORDER BY r.requested_at DESC LIMIT 1",
+        {"space_id": space_id, "user_id": user_id},
+    ).fetchone()
 
 
 def has_due_messages(conn: psycopg.Connection, now: datetime) -> bool:

@@ -1,4 +1,5 @@
-"""Processing queued Bot API updates: join requests, membership changes, the bot's own status.
+"""Processing queued Bot API updates: join requests, membership changes, the bot's own status, and
+the commands people send the bot in private (/start, /stop).
 
 Each update is applied in one transaction together with everything it records (binding,
 `subscribed` event and its outbox rows, join request, planned drip, membership fact); the
@@ -11,13 +12,16 @@ import psycopg
 from flask import Flask
 
 from app import db
-from app.ingress import store as ingress_store
-from app.ingress.parse import EventIn
-from app.ingress.signals import announce_event
+from app.conversion import store as ingress_store
+from app.conversion.events import EventIn
+from app.conversion.announce import announce_event
 from app.lib import clock
+from app.link.parse import uid_from_start
 from app.telegram import store
 
 IN_CHAT = ("creator", "administrator", "member")
+STOPPED_BY_COMMAND = "stopped: the person sent /stop"
+STOPPED_BY_BLOCK = "stopped: the person blocked the bot"
 
 
 class BadUpdate(ValueError):
@@ -58,6 +62,12 @@ def process(app: Flask, row: dict) -> list[tuple]:
     body = row["body"]
     announcements: list[tuple] = []
     with db.transaction() as conn:
+        # What an update records is derived from the update row, which is already durable: this
+        # commit need not wait for its WAL flush, so it does not queue in front of the webhook's
+        # own durable commits. A database crash that loses it leaves the update pending (its done
+        # mark is in the same transaction) and it is applied again; every row it writes is keyed
+        # (eid, join request, update_id, drip step), so nothing is recorded twice.
+        conn.execute("SET LOCAL synchronous_commit = off")
         kind = row["kind"]
         if kind == "chat_join_request":
             announcements = _join_request(conn, row["space_id"], body["chat_join_request"])
@@ -65,6 +75,8 @@ def process(app: Flask, row: dict) -> list[tuple]:
             _chat_member(conn, row["space_id"], body["chat_member"], row["update_id"])
         elif kind == "my_chat_member":
             _my_chat_member(conn, row["space_id"], body["my_chat_member"])
+        elif kind == "message":
+            _message(conn, row["space_id"], body["message"])
         store.finish_update(conn, row["space_id"], row["bot_id"], row["update_id"], error=None, failed=False,
                             now=clock.now())
     return announcements
@@ -156,6 +168,11 @@ def _my_chat_member(conn: psycopg.Connection, space_id: int, update: dict) -> No
     except (KeyError, TypeError, ValueError):
         raise BadUpdate("my_chat_member lacks chat.id or new_chat_member") from None
     status = new.get("status")
+    if (update.get("chat") or {}).get("type") == "private":
+        # The person blocked the bot (kicked) or restarted it (member; the client also sends /start).
+        if status == "kicked":
+            store.stop_messages_of_user(conn, space_id, chat_id, STOPPED_BY_BLOCK)
+        return
     if status == "creator" or (status == "administrator" and new.get("can_invite_users")):
         connected, note = True, None
     elif status in ("left", "kicked"):
@@ -165,6 +182,52 @@ def _my_chat_member(conn: psycopg.Connection, space_id: int, update: dict) -> No
     else:
         connected, note = False, "the bot is no longer an administrator of the channel"
     store.set_channel_connected(conn, space_id, chat_id, connected, note, clock.now())
+
+
+def command_of(text: str) -> tuple[str, str]:
+    """A bot command and its payload from a message text: `/start@my_bot fb_x` → ("/start", "fb_x")."""
+    head, _, payload = text.strip().partition(" ")
+    return head.split("@", 1)[0].lower(), payload.strip()
+
+
+def _message(conn: psycopg.Connection, space_id: int, message: dict) -> None:
+    """/start (optionally `fb_<uid>`) and /stop in a private chat with the bot; other messages are kept only in the queue.
+
+    1. /start fb_<uid>: bind the person to the uid as POST /bind does (the first bind wins) and
+       back-fill their uid-less events.
+    2. /start: the person's stopped drip messages are due again (the next one now, later ones as
+       far apart as planned); a person known from a join request whose drip never started gets it
+       from now.
+    3. /stop: every unsent drip message to the person is stopped.
+    """
+    chat = message.get("chat") if isinstance(message, dict) else None
+    text = message.get("text") if isinstance(message, dict) else None
+    if not isinstance(chat, dict) or chat.get("type") != "private" or not isinstance(text, str) \
+            or not text.startswith("/"):
+        return  # groups, channels' posts (no `from`), photos, plain text: nothing to do
+    try:
+        chat_id = int(chat["id"])
+        user_id = int(message["from"]["id"])
+    except (KeyError, TypeError, ValueError):
+        raise BadUpdate("a private message lacks chat.id or from.id") from None
+    command, payload = command_of(text)
+    now = clock.now()
+    if command == "/stop":
+        store.stop_messages_of_user(conn, space_id, user_id, STOPPED_BY_COMMAND)
+        return
+    if command != "/start":
+        return
+    uid = uid_from_start(payload)
+    if uid is not None:
+        ingress_store.lock_tg_id(conn, space_id, user_id)
+        if ingress_store.bind_uid(conn, space_id, uid, user_id, now)["bound"]:
+            ingress_store.backfill_tg_events(conn, space_id, uid, user_id)
+    if store.resume_messages_of_user(conn, space_id, user_id, chat_id, now):
+        return
+    request = store.find_undripped_join_request(conn, space_id, user_id)
+    if request is not None:
+        store.schedule_drip(conn, space_id, chat_id=request["chat_id"], join_request_id=request["id"], user_id=user_id,
+                            user_chat_id=chat_id, uid=request["uid"], start=now)
 
 
 def announce(announcements: list[tuple]) -> None:

@@ -11,11 +11,11 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app import db
+from app import db, services
 from app.lib import clock
-from app.landing.views import TtlCache
-from app.telegram import bots, store, wake
-from app.telegram.inbox import BadUpdateBody, PendingUpdate, UpdateWriter
+from app.conversion import wake
+from app.telegram import bots, store
+from app.telegram.inbox import BadUpdateBody, PendingUpdate
 
 bp = Blueprint("telegram_webhook", __name__)
 
@@ -23,12 +23,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 UPDATE_KINDS = ("message", "edited_message", "channel_post", "edited_channel_post", "my_chat_member",
                 "chat_member", "chat_join_request", "callback_query")
 _NEGATIVE = object()
-
-
-@bp.record_once
-def _set_up(state) -> None:
-    state.app.extensions["xt_telegram_hooks"] = TtlCache(state.app.config["LINK_CACHE_SECONDS"])
-    state.app.extensions["xt_telegram_updates"] = UpdateWriter(state.app.extensions["xt_pool"])
 
 
 def _answer(status_code: int, status: str, error: str | None = None):
@@ -41,7 +35,7 @@ def _answer(status_code: int, status: str, error: str | None = None):
 
 
 def _bot(hook_id: str) -> dict | None:
-    cache = current_app.extensions["xt_telegram_hooks"]
+    cache = services.of(current_app).telegram_hooks
     cached = cache.get(hook_id)
     if cached is not None:
         return None if cached is _NEGATIVE else cached
@@ -74,10 +68,10 @@ def receive_update(hook_id: str):
     update_id = update.get("update_id") if isinstance(update, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id < 2**63:
         return _answer(400, "invalid_update", "an update is a JSON object with a whole update_id")
-    queued = current_app.extensions["xt_telegram_updates"].submit(PendingUpdate(
+    queued = services.of(current_app).telegram_updates.submit(PendingUpdate(
         bot["space_id"], bot["bot_id"], update_id, update_kind(update), text, clock.now()))
     if isinstance(queued, BadUpdateBody):
         return _answer(400, "invalid_update", str(queued))
     if queued:
-        wake.nudge(current_app._get_current_object())
+        wake.nudge(current_app._get_current_object(), wake.TELEGRAM)
     return _answer(200, "queued" if queued else "duplicate")

@@ -12,6 +12,8 @@ import secrets
 
 from flask import Flask, current_app, g, request
 
+from app import services
+
 HSTS = "max-age=31536000"
 _HOST_RE = re.compile(r"[A-Za-z0-9.:\[\]-]{1,262}")
 REFERRER_POLICY = "strict-origin-when-cross-origin"
@@ -47,7 +49,7 @@ def served_over_https() -> bool:
     """True when the visitor's connection is HTTPS: this server's own, or as a trusted proxy reports it."""
     if request.is_secure:
         return True
-    if not current_app.extensions["xt_proxies"].trusts(request.remote_addr):
+    if not services.of(current_app).proxies.trusts(request.remote_addr):
         return False
     if request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https":
         return True

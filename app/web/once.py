@@ -16,7 +16,7 @@ from functools import wraps
 
 from flask import current_app, g, make_response, redirect, render_template, request
 
-from app import db
+from app import db, services
 from app.lib import clock, secretbox
 
 FIELD = "form_token"
@@ -24,7 +24,6 @@ FIELD = "form_token"
 KEEP = timedelta(hours=24)
 # How long a repeated submission waits for the first one to finish before it is told so.
 WAIT_SECONDS = 5.0
-_KEY = "xt_once_key"
 
 
 def new_token() -> str:
@@ -33,11 +32,7 @@ def new_token() -> str:
 
 
 def _key() -> bytes:
-    app = current_app
-    key = app.extensions.get(_KEY)
-    if key is None:
-        key = app.extensions[_KEY] = secretbox.derive_key("once:" + app.config["SECRET_KEY"])
-    return key
+    return services.of(current_app).form_key
 
 
 def _token() -> str | None:

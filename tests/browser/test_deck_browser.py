@@ -10,7 +10,8 @@ from rq import SimpleWorker
 from werkzeug import Response
 
 from app import close_app, create_app
-from app.delivery import configure, wake
+from app.conversion import wake
+from app.delivery import configure
 from jobs import QUEUES, queue_connection
 from tests.conftest import bearer, screenshot, settings
 from tests.dashboard.conftest import browser_sign_in, make_user
@@ -28,7 +29,7 @@ def app(servers):
 
 def run_worker(app) -> None:
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")
 
 

@@ -2,7 +2,7 @@
 import threading
 import time
 
-from app.dashboard.live import QUEUE_SIZE, Listener
+from app.live import QUEUE_SIZE, Listener
 
 
 def test_frames_come_out_in_order_and_an_empty_queue_times_out():

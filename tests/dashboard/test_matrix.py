@@ -4,7 +4,8 @@ from rq import SimpleWorker
 from werkzeug import Response
 
 from app import close_app, create_app
-from app.delivery import configure, wake
+from app.conversion import wake
+from app.delivery import configure
 from jobs import QUEUES, queue_connection
 from tests.conftest import settings
 from tests.dashboard.conftest import csrf_of, html, send_event
@@ -23,7 +24,7 @@ def app(servers, clock):
 def run_worker(app) -> None:
     """A real RQ SimpleWorker in burst mode until the queues are empty."""
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")
 
 

@@ -6,8 +6,9 @@ import pytest
 from rq import SimpleWorker
 
 from app import close_app, create_app, db as app_db
-from app.delivery import configure, store as delivery_store, wake
-from app.ingress import store as ingress_store
+from app.conversion import wake
+from app.delivery import configure, store as delivery_store
+from app.conversion import store as ingress_store
 from jobs import QUEUES, delivery as delivery_jobs, queue_connection
 from tests.conftest import bearer, settings
 
@@ -56,7 +57,7 @@ def add_click(app, space: dict, uid: str, created_at: datetime, **fields) -> Non
 def run_worker(app) -> None:
     """Wake the workers and run a real RQ SimpleWorker in burst mode until the queues are empty."""
     with app.app_context():
-        wake.wake(app)
+        wake.wake(app, wake.DELIVERY)
         worker = SimpleWorker(QUEUES, connection=queue_connection(app))
         worker.work(burst=True, logging_level="WARNING")
 

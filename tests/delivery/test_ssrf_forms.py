@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from app import services
 from app.delivery.destinations import DestinationError
 from app.lib import ssrf
 from tests.conftest import free_port
@@ -102,7 +103,7 @@ def test_a_test_send_error_names_the_rule_not_the_resolved_addresses(app, login,
     from tests.setup.test_destinations import post
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     app.config["ALLOW_PRIVATE_DESTINATIONS"] = False
-    app.extensions.pop("xt_delivery_http", None)
+    services.of(app).drop_delivery_http()
     response = post(login("admin"), space, f"{destination['id']}/test", {"event": "contact"})
     error = html(response).select_one("#test-network-error").get_text()
     assert "destination address rule" in error and "localhost" in error

@@ -11,11 +11,11 @@ import json
 import httpx
 import pytest
 
-from app import db as app_db
+from app import db as app_db, services
 from app.delivery.destinations import DeliveryError, webhook
-from app.ingress import store as ingress_store
-from app.ingress.parse import EventIn
-from app.landing.writer import PendingClick
+from app.conversion import store as ingress_store
+from app.conversion.events import EventIn
+from app.conversion.clicks import PendingClick
 from app.lib import clock as app_clock, group_commit
 from app.received.capture import Captured, received_log
 from tests.conftest import make_space
@@ -46,7 +46,7 @@ def test_a_poisoned_event_in_an_inbox_batch_loses_no_neighbour(app, db, two_spac
     poisoned = [ingress_store.InboxItem(two_spaces[0]["id"], _event(eid, "p"), "p", now, "post")
                 for eid in POISONS.values()]
     batch = items[:70] + poisoned[:1] + items[70:150] + poisoned[1:] + items[150:]
-    writer = app.extensions["xt_inbox"]
+    writer = services.of(app).inbox
     before = group_commit.set_aside_counts().get("inbox-writer", 0)
     results = writer.submit_all(batch)
     refused = [r for r in results if isinstance(r, group_commit.RowRefused)]
@@ -68,7 +68,7 @@ def test_a_poisoned_event_in_an_inbox_batch_loses_no_neighbour(app, db, two_spac
 
 def test_a_poisoned_click_in_a_landing_batch_loses_no_neighbour(app, db, two_spaces, fault_report):  # noqa: F811
     now = app_clock.system_now()
-    writer = app.extensions["xt_landing"].writer
+    writer = services.of(app).landing.writer
     clicks = []
     for n in range(NEIGHBOURS_PER_SPACE):
         for space in two_spaces:

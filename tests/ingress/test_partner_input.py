@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.ingress.parse import split_glued
+from app.conversion.events import split_glued
 from app.lib import placeholders
 from tests.conftest import bearer
 

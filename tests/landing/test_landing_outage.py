@@ -1,7 +1,7 @@
 """The landing while Postgres is unreachable: visitors are never shown an error they cannot act on."""
 from bs4 import BeautifulSoup
 
-from app import close_app, create_app
+from app import close_app, create_app, services
 from tests.conftest import settings
 from tests.landing.landing_helpers import clicks, make_link, open_landing
 
@@ -9,7 +9,7 @@ from tests.landing.landing_helpers import clicks, make_link, open_landing
 def test_a_known_link_still_sends_the_visitor_on_without_a_uid(app, client, space, db):
     make_link(app, space, "promo")
     open_landing(client, "/promo")  # the link is now in the process's cache
-    app.extensions["xt_pool"].close()
+    services.of(app).pool.close()
     r = open_landing(app.test_client(), "/promo")
     assert r.status_code == 200
     assert BeautifulSoup(r.data, "html.parser").select_one("a#open")["href"] == "https://t.me/xt_funnel_bot"

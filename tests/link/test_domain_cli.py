@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from app import services
 from tests.landing.landing_helpers import BROWSER_UA, clicks, make_link
 
 TARGET = "t.xtracker.example"
@@ -25,7 +26,7 @@ class FakeResolver:
 def dns_answers(app):
     resolver = FakeResolver()
     app.config["CNAME_TARGET"] = TARGET
-    app.extensions["xt_resolver"] = resolver
+    services.of(app).resolver = resolver
     return resolver
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from app import db as app_db
 from app.auth import store as auth_store
-from app.ingress import store as ingress_store
+from app.conversion import store as ingress_store
 from tests.conftest import bearer
 from tests.dashboard.conftest import html, login, make_user, sign_in  # noqa: F401 (fixtures)
 

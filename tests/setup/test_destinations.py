@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from app import close_app, create_app
+from app import close_app, create_app, services
 from app.delivery import configure
 from app.delivery.destinations import postback
 from tests.conftest import LiveServer, free_port, screenshot, settings
@@ -461,7 +461,7 @@ def test_it_shows_the_network_error_of_a_test_send_to_a_closed_port(app, login, 
 def test_it_refuses_a_test_send_to_a_private_address_with_the_guards_reason(app, login, space, httpserver):
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     app.config["ALLOW_PRIVATE_DESTINATIONS"] = False
-    app.extensions.pop("xt_delivery_http", None)
+    services.of(app).drop_delivery_http()
     response = post(login("admin"), space, f"{destination['id']}/test", {"event": "contact"})
     assert response.status_code == 200
     assert "refused" in html(response).select_one("#test-network-error").get_text()

@@ -4,7 +4,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from app import db as app_db
+from app import db as app_db, services
 from app.link import store
 from tests.conftest import screenshot
 from tests.landing.landing_helpers import clicks, make_domain, make_link, open_landing
@@ -16,7 +16,7 @@ from tests.setup.conftest import browser_sign_in, csrf_of, html, make_user
 def dns_answers(app):
     resolver = FakeResolver()
     app.config["CNAME_TARGET"] = TARGET
-    app.extensions["xt_resolver"] = resolver
+    services.of(app).resolver = resolver
     return resolver
 
 

@@ -5,7 +5,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app import services
 from app.received import capture
+from app.partitions.retention import maintain_partitions
 from app.received.retention import purge_received_log
 from tests.conftest import bearer
 from tests.setup.conftest import html
@@ -295,31 +297,44 @@ def test_it_checks_ownership(app, client, login, space, other_space, db):
 
 # Retention -------------------------------------------------------------------------------------
 
-def test_it_purges_rows_older_than_the_window_beyond_the_newest_rows(app, client, space, other_space, db, clock):
+def test_it_purges_rows_older_than_the_window_beyond_the_newest_rows(app, client, space, other_space, db, clock,
+                                                                   partition_days):
     app.config["RECEIVED_LOG_MIN_ROWS"] = 3
     for n in range(5):
         post(client, "/events", space, {"event": "contact", "uid": f"old{n}"})
     post(client, "/events", other_space, {"event": "contact", "uid": "bob-old"})
     flush(app)
-    clock.advance(days=7, hours=1)
+    # Whole days go: today's partition once all of it is more than 7 days old.
+    clock.advance(days=9)
     post(client, "/events", space, {"event": "contact", "uid": "new"})
     flush(app)
     with app.app_context():
-        assert purge_received_log() == 3
+        assert maintain_partitions() >= 1
+        assert purge_received_log() == 0
     assert [r["uid"] for r in logged(app, db, space)] == ["old3", "old4", "new"]
     assert [r["uid"] for r in logged(app, db, other_space)] == ["bob-old"]
+    # The kept rows wait in the default partition, where the purge trims them beyond the newest 3.
+    for n in range(2):
+        post(client, "/events", space, {"event": "contact", "uid": f"newer{n}"})
+    flush(app)
+    with app.app_context():
+        assert purge_received_log() == 2
+    assert [r["uid"] for r in logged(app, db, space)] == ["new", "newer0", "newer1"]
     clock.advance(days=7, hours=1)
     with app.app_context():
+        maintain_partitions()
         assert purge_received_log() == 0
+    assert [r["uid"] for r in logged(app, db, other_space)] == ["bob-old"]
 
 
-def test_it_keeps_a_week_however_many_rows(app, client, space, db, clock):
+def test_it_keeps_a_week_however_many_rows(app, client, space, db, clock, partition_days):
     app.config["RECEIVED_LOG_MIN_ROWS"] = 1
     for n in range(3):
         post(client, "/events", space, {"event": "contact", "uid": f"u{n}"})
     flush(app)
     clock.advance(days=6, hours=23)
     with app.app_context():
+        assert maintain_partitions() == 0
         assert purge_received_log() == 0
     assert len(logged(app, db, space)) == 3
 
@@ -432,7 +447,7 @@ def test_rows_are_published_only_for_spaces_someone_listens_to(app, client, spac
     post(client, "/events", space, {"event": "contact", "uid": "heard"})
     post(client, "/events", other_space, {"event": "contact", "uid": "unheard"})
     flush(app)
-    app.extensions["xt_publisher"].flush()
+    services.of(app).publisher.flush()
     messages = []
     while (message := pubsub.get_message(timeout=0.5)) is not None:
         messages.append(message)
@@ -442,10 +457,9 @@ def test_rows_are_published_only_for_spaces_someone_listens_to(app, client, spac
 
 
 def test_the_hub_keeps_received_rows_off_the_deck_feed(app, space):
-    from app.dashboard.live import Hub
     from app.received.live import View
     from app.received.rows import Filters
-    hub = Hub(app)
+    hub = services.of(app).live_hub
     feed = hub.subscribe(space["id"], None)
     received = hub.subscribe(space["id"], None, kind="received", view=View(space, Filters()))
     row = {"type": "received", "space_id": space["id"], "id": 7, "received_at": "2026-11-25T10:00:00+00:00",

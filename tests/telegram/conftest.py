@@ -6,7 +6,7 @@ from rq import SimpleWorker
 
 from app import close_app, create_app
 from jobs import QUEUES, queue_connection
-from app.telegram import wake
+from app.conversion import wake
 from tests.conftest import settings
 from tests.telegram.fake_bot_api import BOT_ID, BOT_TOKEN, CHANNEL_ID, FakeBotApi
 
@@ -67,7 +67,6 @@ def post_update(client, bot: dict, update: dict, secret: str | None = "same"):
 def run_worker(app) -> None:
     """Wake the Telegram job (and delivery) and run a real RQ SimpleWorker in burst mode."""
     with app.app_context():
-        wake.wake(app)
-        from app.delivery import wake as delivery_wake
-        delivery_wake.wake(app)
+        wake.wake(app, wake.TELEGRAM)
+        wake.wake(app, wake.DELIVERY)
         SimpleWorker(QUEUES, connection=queue_connection(app)).work(burst=True, logging_level="WARNING")

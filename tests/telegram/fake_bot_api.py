@@ -111,6 +111,10 @@ class FakeBotApi:
         self.webhooks[str(bot["id"])] = params
         return True
 
+    def _deleteWebhook(self, bot, params):
+        self.webhooks.pop(str(bot["id"]), None)
+        return True
+
     def _getWebhookInfo(self, bot, params):
         hook = self.webhooks.get(str(bot["id"]), {})
         return {"url": hook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0,
@@ -197,6 +201,25 @@ def chat_member_update(update_id: int, user_id: int, date: int, old: str, new: s
     if invite is not None:
         member["chat_member"]["invite_link"] = invite_object(invite)
     return member
+
+
+def private_message_update(update_id: int, user_id: int, date: int, text: str) -> dict:
+    """A real message update: a person writes to the bot in their private chat (commands carry an entity)."""
+    message = {"message_id": update_id, "from": user(user_id), "date": date, "text": text,
+               "chat": {"id": user_id, "first_name": "Ann", "type": "private"}}
+    if text.startswith("/"):
+        message["entities"] = [{"offset": 0, "length": len(text.split(" ", 1)[0]), "type": "bot_command"}]
+    return {"update_id": update_id, "message": message}
+
+
+def my_chat_member_update_private(update_id: int, user_id: int, date: int, new_status: str) -> dict:
+    """A real my_chat_member update from a private chat: the person blocked (kicked) or restarted (member) the bot."""
+    bot = {"id": BOT_ID, "is_bot": True, "first_name": "Funnel", "username": "funnel_test_bot"}
+    old_status = "member" if new_status == "kicked" else "kicked"
+    return {"update_id": update_id, "my_chat_member": {
+        "chat": {"id": user_id, "first_name": "Ann", "type": "private"}, "from": user(user_id), "date": date,
+        "old_chat_member": {"user": bot, "status": old_status},
+        "new_chat_member": {"user": bot, "status": new_status, **({"until_date": 0} if new_status == "kicked" else {})}}}
 
 
 def my_chat_member_update(update_id: int, date: int, new_status: str, can_invite: bool = False,

@@ -96,5 +96,6 @@ def test_the_scheduler_runs_every_telegram_task():
     intervals = {task: interval for _, interval, task in scheduler.PERIODIC}
     assert intervals[jobs.sweep_telegram] <= 5
     assert intervals[jobs.top_up_invite_pools] <= 10
-    for task in (jobs.revoke_unused_invites, jobs.collect_channel_stats, jobs.purge_processed_updates):
+    for task in (jobs.revoke_unused_invites, jobs.collect_channel_stats, jobs.purge_processed_updates,
+                 jobs.purge_old_history):
         assert intervals[task] <= 3600

@@ -99,7 +99,8 @@ def test_it_checks_ownership(app, login, space, other_space, telegram, db):
     token = csrf_of(outsider, other_space["slug"])
     for method, path in (("GET", ""), ("GET", "webhook-health"), ("POST", "bot"), ("POST", "channels"),
                          ("POST", f"channels/{CHANNEL_ID}/approve"), ("GET", f"channels/{CHANNEL_ID}/drip"),
-                         ("POST", f"channels/{CHANNEL_ID}/drip"), ("POST", "requests/1/approve")):
+                         ("POST", f"channels/{CHANNEL_ID}/drip"), ("POST", "requests/1/approve"),
+                         ("POST", "bot/disconnect")):
         response = outsider.open(screen(space) + path, method=method,
                                  data={"csrf_token": token, "bot_token": BOT_TOKEN, "chat": str(CHANNEL_ID)})
         assert response.status_code == 404, (method, path)

@@ -1,12 +1,22 @@
-"""The three kinds of destination. Each module exposes the same small surface:
+"""The kinds of destination: one module each, registered once in app/delivery/kinds.py.
 
-- `KIND`, `DEFAULT_EVENT_MAP`, `BATCH_SIZE` (events per request);
-- `check_config(fields) -> (config, secret | None)` for a new destination (DestinationError);
-- `check_settings(fields) -> config`, the same checks without the secret (editing keeps it);
-- `send(client, destination, deliveries, now) -> Sent`, raising DeliveryError marked permanent or
-  retryable; only retryable errors are scheduled again.
+Each kind owns everything about itself, behind the same surface, so nothing elsewhere tests its name:
+- who it is: `KIND`, `LABEL`, `NAMED_AFTER` (what a nameless one is named after), `default_name(config)`;
+- its form: `FORM_FIELDS`, `SECRET_FIELD` (a write-only secret the operator gives, or None),
+  `form_defaults(app_config)`, `read_form(fields)`, and its template
+  `templates/setup/destinations/kinds/<kind>.html` (settings, target summary, notes);
+- its settings: `app_defaults(app_config)`, `check_config(fields) -> (config, secret | None)` for a
+  new destination, `check_settings(fields)` without the secret, `replacement_secret(fields)`,
+  `TARGET_FIELD` (the URL it calls, checked against private addresses), `SECRET_SHOWN_ONCE`,
+  `ROTATES_SECRET`; test traffic: `TEST_SWITCH`, `accepts_test(config, switch)`;
+- its event map: `DEFAULT_EVENT_MAP`, `EVENT_NAME_SUGGESTIONS`;
+- its delivery rules: `refuse(delivery, now)` (never send), `wait_until(delivery, now, app_config)`,
+  `invalid(destination, delivery)` (checked before batching), `BATCH_SIZE` (events per request),
+  and `send(client, destination, deliveries, now) -> Sent`, raising DeliveryError marked
+  permanent or retryable (and slow, gone, Retry-After); only retryable errors are scheduled again.
 
-This module holds what they share: the outcome types and the timed, excerpted HTTP call.
+This module holds what they share: the outcome types, the timed, excerpted HTTP call, and the
+plain answers (PLAIN_RULES) that a kind which leaves a rule out is given when it is registered.
 """
 import time
 from dataclasses import dataclass, field
@@ -162,3 +172,44 @@ def check_status(result: Exchange, expect_status: int | None = None) -> Sent:
     raise result.error(f"HTTP {status}", gone=status == 410, slow=status == 429,
                        retry_after=retry_after_seconds(result.response))
 
+
+def named_after_host(kind: str, url: str) -> str:
+    """The name of a nameless destination that calls `url`: its kind and host."""
+    return f"{kind} {httpx.URL(url).host}"[:200]
+
+
+def no_app_defaults(config: dict) -> dict:
+    """Settings taken from the app when the operator leaves them out: none."""
+    return {}
+
+
+def switch_decides_test(config: dict, switch: bool) -> bool:
+    """Test events come when the destination's "accept test events" switch is on."""
+    return bool(switch)
+
+
+def keeps_secret(fields: dict) -> None:
+    """An edit never replaces the secret (none, or changed only by rotation)."""
+    return None
+
+
+def sends_every_delivery(delivery: dict, now) -> None:
+    """No delivery is refused before sending."""
+    return None
+
+
+def never_waits(delivery: dict, now, config: dict) -> None:
+    """A delivery is sent as soon as it is due."""
+    return None
+
+
+def judged_by_receiver(destination: dict, delivery: dict) -> None:
+    """The receiver judges the event itself: nothing is held back."""
+    return None
+
+
+# The plain answer of each rule, for a kind that calls a URL of its own and leaves the rule out
+# (the registry, app/delivery/kinds.py, fills them in when it registers the kind).
+PLAIN_RULES = {"app_defaults": no_app_defaults, "accepts_test": switch_decides_test,
+               "replacement_secret": keeps_secret, "refuse": sends_every_delivery, "wait_until": never_waits,
+               "invalid": judged_by_receiver}

@@ -26,7 +26,21 @@ from app.lib import fbc as fbc_cookie
 from app.lib import proxies
 
 KIND = "capi"
+LABEL = "Meta CAPI"
 BATCH_SIZE = 1000
+# The form's fields, as check_config names the settings; SECRET_FIELD is given by the operator,
+# write-only. No TARGET_FIELD: a CAPI destination calls Meta's Graph API, not a URL of its own.
+FORM_FIELDS = ("pixel_id", "access_token", "test_event_code", "graph_version")
+SECRET_FIELD = "access_token"
+TARGET_FIELD = None
+SECRET_SHOWN_ONCE = False
+ROTATES_SECRET = False
+NAMED_AFTER = "pixel id"
+# Whether test events come here follows the settings (a test event code), not a switch.
+TEST_SWITCH = False
+# Meta's standard events, offered as suggestions in the event map.
+EVENT_NAME_SUGGESTIONS = ("Contact", "Lead", "CompleteRegistration", "Purchase", "Subscribe", "StartTrial",
+                          "SubmitApplication", "Schedule", "AddPaymentInfo", "InitiateCheckout", "Donate")
 DEFAULT_EVENT_MAP = {"contact": "Contact", "subscribed": "Lead", "registration": "CompleteRegistration",
                      "deposit": "Purchase"}
 MAX_EVENT_AGE = timedelta(days=7)
@@ -82,6 +96,38 @@ def check_config(fields: dict[str, Any]) -> tuple[dict, str]:
     return check_settings(fields), token
 
 
+def app_defaults(config: dict) -> dict:
+    """Settings taken from the app when the operator leaves them out: the Graph API version."""
+    return {"graph_version": config["GRAPH_API_VERSION"]}
+
+
+def form_defaults(config: dict) -> dict:
+    """The values a new destination's form starts with."""
+    return app_defaults(config)
+
+
+def read_form(fields: dict) -> dict:
+    """The posted form's settings as check_config takes them: an empty version means the app's."""
+    if not fields.get("graph_version"):
+        fields.pop("graph_version", None)
+    return fields
+
+
+def default_name(config: dict) -> str:
+    """The name of a destination saved without one."""
+    return f"Meta pixel {config['pixel_id']}"
+
+
+def accepts_test(config: dict, switch: bool) -> bool:
+    """Test events come exactly when a test_event_code is set (Meta keeps them out of real reporting)."""
+    return bool(config.get("test_event_code"))
+
+
+def replacement_secret(fields: dict) -> str | None:
+    """The new access token an edit carries, checked; None keeps the stored one."""
+    return check_token(fields.get("access_token")) if fields.get("access_token") else None
+
+
 def refuse(delivery: dict, now: datetime) -> str | None:
     """Why this delivery must never be sent (Meta rejects a whole batch over one stale event), or None."""
     if delivery["occurred_at_ms"] < (now - MAX_EVENT_AGE).timestamp() * 1000:
@@ -89,11 +135,11 @@ def refuse(delivery: dict, now: datetime) -> str | None:
     return None
 
 
-def wait_until(delivery: dict, now: datetime, wait_seconds: int) -> datetime | None:
-    """When to look again if the journey has no click yet and the wait has not run out; None: send now."""
+def wait_until(delivery: dict, now: datetime, config: dict) -> datetime | None:
+    """When to look again if the journey has no click yet and CAPI_CLICK_WAIT_SECONDS has not run out; None: send now."""
     if delivery["clicked_at"] is not None:
         return None
-    deadline = delivery["received_at"] + timedelta(seconds=wait_seconds)
+    deadline = delivery["received_at"] + timedelta(seconds=config["CAPI_CLICK_WAIT_SECONDS"])
     if now >= deadline:
         return None
     return min(deadline, now + WAIT_RECHECK)

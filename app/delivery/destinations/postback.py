@@ -7,10 +7,20 @@ from urllib.parse import quote
 import httpx
 
 from app.delivery.destinations import (DeliveryError, DestinationError, Sent, check_http_url, check_status,
-                                       exchange, excerpt, format_value)
+                                       exchange, excerpt, format_value, named_after_host)
 
+# Rules this module leaves out take the plain ones (PLAIN_RULES, app/delivery/destinations/__init__.py).
 KIND = "postback"
+LABEL = "S2S postback"
 BATCH_SIZE = 1
+FORM_FIELDS = ("url_template", "method", "expect_status")
+SECRET_FIELD = None
+TARGET_FIELD = "url_template"
+SECRET_SHOWN_ONCE = False
+ROTATES_SECRET = False
+NAMED_AFTER = "URL's host"
+TEST_SWITCH = True
+EVENT_NAME_SUGGESTIONS = ()
 DEFAULT_EVENT_MAP = {"contact": "contact", "subscribed": "subscribed", "registration": "registration",
                      "deposit": "deposit"}
 USER_AGENT = "XTRACKER-Postback/1"
@@ -125,6 +135,26 @@ def check_settings(fields: dict[str, Any]) -> dict:
 def check_config(fields: dict[str, Any]) -> tuple[dict, None]:
     """The postback's settings; a postback has no secret."""
     return check_settings(fields), None
+
+
+def form_defaults(config: dict) -> dict:
+    """The values a new destination's form starts with."""
+    return {"method": "GET"}
+
+
+def read_form(fields: dict) -> dict:
+    """The posted form's settings as check_config takes them: a numeric expect_status becomes a number
+    (anything else is refused by check_settings with its message)."""
+    raw = fields.get("expect_status")
+    if raw:
+        fields["expect_status"] = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else raw
+    return fields
+
+
+def default_name(config: dict) -> str:
+    """The name of a destination saved without one: the kind and the host it calls."""
+    return named_after_host(KIND, config[TARGET_FIELD])
+
 
 
 def expand(template: str, delivery: dict, event_map: dict) -> str:

@@ -16,11 +16,23 @@ from typing import Any
 
 import httpx
 
-from app.delivery.destinations import Sent, check_http_url, check_status, exchange, excerpt, format_value
+from app.delivery.destinations import (Sent, check_http_url, check_status, exchange, excerpt, format_value,
+                                       named_after_host)
 from app.lib import clock
 
+# Rules this module leaves out take the plain ones (PLAIN_RULES, app/delivery/destinations/__init__.py).
 KIND = "webhook"
+LABEL = "Webhook"
 BATCH_SIZE = 1
+FORM_FIELDS = ("url",)
+# The signing secret is generated, shown once and changed only by rotation.
+SECRET_FIELD = None
+TARGET_FIELD = "url"
+SECRET_SHOWN_ONCE = True
+ROTATES_SECRET = True
+NAMED_AFTER = "URL's host"
+TEST_SWITCH = True
+EVENT_NAME_SUGGESTIONS = ()
 DEFAULT_EVENT_MAP = {"contact": "contact", "subscribed": "subscribed", "registration": "registration",
                      "deposit": "deposit"}
 SECRET_PREFIX = "whsec_"
@@ -40,6 +52,22 @@ def check_settings(fields: dict[str, Any]) -> dict:
 def check_config(fields: dict[str, Any]) -> tuple[dict, str]:
     """The webhook's settings (its URL) and a freshly generated signing secret."""
     return check_settings(fields), new_secret()
+
+
+def form_defaults(config: dict) -> dict:
+    """The values a new destination's form starts with: none."""
+    return {}
+
+
+def read_form(fields: dict) -> dict:
+    """The posted form's settings as check_config takes them."""
+    return fields
+
+
+def default_name(config: dict) -> str:
+    """The name of a destination saved without one: the kind and the host it calls."""
+    return named_after_host(KIND, config[TARGET_FIELD])
+
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import psycopg
 
-from app.ingress.parse import EventIn
+from app.conversion.events import EventIn
 
 # One statement records a whole batch of events (one or many, from any spaces: every row carries
 # its space_id from the credential that sent it) and stitches them: the unique
@@ -139,6 +139,13 @@ def record_event(conn: psycopg.Connection, space_id: int, event: EventIn, *, uid
                  received_at: datetime, source: str, occurred_at: datetime | None = None) -> tuple[bool, int]:
     """Record and stitch one event; return (is_new, inbox id). See `record_events`."""
     return record_events(conn, [InboxItem(space_id, event, uid, received_at, source)])[0]
+
+
+def find_next_due(conn: psycopg.Connection, now: datetime) -> bool:
+    """True when some delivery (of any space) in the outbox is due: a retry, a manual request, or an expired lease."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE next_attempt_at <= %(now)s) AS due", {"now": now},
+    ).fetchone()["due"]
 
 
 def lock_tg_id(conn: psycopg.Connection, space_id: int, tg_id: int) -> None:

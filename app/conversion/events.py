@@ -30,7 +30,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _GLUE_RE = re.compile(r"\?|%3[Ff]")
 _GLUED_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 # Epoch ms below this are almost surely epoch seconds sent by mistake (year 1973 in ms).
-_LOOKS_LIKE_SECONDS = 100_000_000_000
+LOOKS_LIKE_SECONDS = 100_000_000_000
+DEPOSIT_WITHOUT_VALUE = "deposit_without_value"
+DEPOSIT_WITHOUT_EID = "deposit_without_eid"
+VALUE_ON_NON_DEPOSIT = "value_on_non_deposit"
 
 
 class Rejection(Exception):
@@ -68,8 +71,25 @@ class EventIn:
         return f"{prefix}at:{self.event}:{self.uid or ''}:{self.tg_id or ''}:{self.occurred_at_ms}"
 
 
-def _absent(raw: Any) -> bool:
+def absent(raw: Any) -> bool:
+    """An empty optional field counts as absent: partners' empty macros arrive as `uid=&value=`."""
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
+
+
+def read_epoch_ms(raw: Any) -> int | None:
+    """A time field as whole epoch milliseconds (JSON number or digit string), None when it is not one."""
+    if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
+        return int(raw.strip())
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        return None
+    return raw
+
+
+def looks_like_seconds(ms: int) -> bool:
+    """True when a time sent as epoch milliseconds is almost surely epoch seconds sent by mistake."""
+    return ms < LOOKS_LIKE_SECONDS
 
 
 def _unexpanded(name: str, status: str, raw: Any) -> None:
@@ -92,7 +112,7 @@ def check_event(raw: Any) -> str:
 
 def check_uid(raw: Any) -> str | None:
     """A uid is what a Telegram deep link can carry: 1–61 of [A-Za-z0-9_-]."""
-    if _absent(raw):
+    if absent(raw):
         return None
     _unexpanded("uid", "invalid_uid", raw)
     if not isinstance(raw, str) or not tokens.UID_RE.fullmatch(raw.strip()):
@@ -103,7 +123,7 @@ def check_uid(raw: Any) -> str | None:
 
 def check_tg_id(raw: Any) -> int | None:
     """A Telegram user id: a positive whole number (JSON number or digit string)."""
-    if _absent(raw):
+    if absent(raw):
         return None
     _unexpanded("tg_id", "invalid_tg_id", raw)
     if isinstance(raw, bool):
@@ -119,7 +139,7 @@ def check_tg_id(raw: Any) -> int | None:
 
 def check_value(raw: Any) -> Decimal | None:
     """A finite, non-negative decimal (string or number), kept to six decimal places."""
-    if _absent(raw):
+    if absent(raw):
         return None
     _unexpanded("value", "invalid_value", raw)
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
@@ -147,7 +167,7 @@ def check_value(raw: Any) -> Decimal | None:
 
 def check_currency(raw: Any) -> str:
     """An ISO 4217 code, case-folded; USD when absent."""
-    if _absent(raw):
+    if absent(raw):
         return "USD"
     _unexpanded("currency", "invalid_currency", raw)
     code = normalize_currency(raw) if isinstance(raw, str) else None
@@ -159,7 +179,7 @@ def check_currency(raw: Any) -> str:
 
 def check_eid(raw: Any) -> str | None:
     """An external id: a string or whole number, ≤ 200 printable characters, not an unexpanded macro."""
-    if _absent(raw):
+    if absent(raw):
         return None
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
@@ -177,16 +197,13 @@ def check_eid(raw: Any) -> str | None:
 
 def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: int) -> int:
     """Epoch milliseconds within the plausibility window around receive time; receive time when absent."""
-    if _absent(raw):
+    if absent(raw):
         return received_ms
     _unexpanded("time", "invalid_time", raw)
-    if isinstance(raw, str) and _DIGITS_RE.fullmatch(raw.strip()):
-        raw = int(raw.strip())
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)
-    if isinstance(raw, bool) or not isinstance(raw, int):
+    raw = read_epoch_ms(raw)
+    if raw is None:
         raise Rejection("invalid_time", "time must be whole epoch milliseconds, e.g. 1764086400000")
-    if raw < _LOOKS_LIKE_SECONDS:
+    if looks_like_seconds(raw):
         raise Rejection("invalid_time", f"time {raw} looks like epoch seconds; send epoch milliseconds")
     if raw < received_ms - max_age_ms:
         raise Rejection("invalid_time", f"time {raw} is more than {max_age_ms // 86_400_000} days in the past")
@@ -197,7 +214,7 @@ def check_time(raw: Any, *, received_ms: int, max_age_ms: int, max_future_ms: in
 
 def check_test(raw: Any) -> bool:
     """The test marker: JSON true/false, or 1/0/true/false as text (GET /e); absent is false."""
-    if _absent(raw) or raw is False:
+    if absent(raw) or raw is False:
         return False
     if raw is True:
         return True
@@ -208,16 +225,19 @@ def check_test(raw: Any) -> bool:
     raise Rejection("invalid_request", "test must be true or false (test=1 or test=0 on GET /e)")
 
 
-def flags_for(event: EventIn) -> list[str]:
-    """Warnings recorded with an accepted event (they never reject it)."""
+def flags_for(event: str, value: Any, eid: Any) -> list[str]:
+    """Warnings recorded with an accepted event (they never reject it), from its name, value and eid.
+
+    The received log asks the same rule of a request's raw fields, where empty counts as absent.
+    """
     flags = []
-    if event.event == "deposit":
-        if event.value is None:
-            flags.append("deposit_without_value")
-        if event.eid is None:
-            flags.append("deposit_without_eid")
-    elif event.value is not None:
-        flags.append("value_on_non_deposit")
+    if event == "deposit":
+        if absent(value):
+            flags.append(DEPOSIT_WITHOUT_VALUE)
+        if absent(eid):
+            flags.append(DEPOSIT_WITHOUT_EID)
+    elif not absent(value):
+        flags.append(VALUE_ON_NON_DEPOSIT)
     return flags
 
 
@@ -238,7 +258,7 @@ def parse_event(fields: dict, *, time_field: str, received_ms: int, max_age_ms: 
                                   max_age_ms=max_age_ms, max_future_ms=max_future_ms),
         test=check_test(fields.get("test")),
     )
-    event.flags = flags_for(event)
+    event.flags = flags_for(event.event, event.value, event.eid)
     return event
 
 
@@ -260,7 +280,7 @@ def split_glued(params: dict[str, str]) -> tuple[dict[str, str], list[tuple[str,
         if suffix:
             glued.append((name, value))
             pending[0:0] = suffix
-        if _absent(fields.get(name)):
+        if absent(fields.get(name)):
             fields[name] = head
     return fields, glued
 

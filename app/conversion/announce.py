@@ -1,8 +1,9 @@
 """What follows a committed new event, wherever it came from (ingest API or landing)."""
 from flask import current_app
 
-from app.delivery import wake as delivery_wake
-from app.ingress.parse import EventIn
+from app import services
+from app.conversion import wake
+from app.conversion.events import EventIn
 from app.pubsub import feed_channel
 
 
@@ -12,8 +13,8 @@ def announce_event(space_id: int, inbox_id: int, event: EventIn, uid: str | None
     Neither does I/O on the request: the wake-up is coalesced by a background thread and the
     publish is queued; the sweeper and Postgres back both up.
     """
-    delivery_wake.nudge(current_app._get_current_object())
-    current_app.extensions["xt_publisher"].publish(feed_channel(space_id), {
+    wake.nudge(current_app._get_current_object(), wake.DELIVERY)
+    services.of(current_app).publisher.publish(feed_channel(space_id), {
         "type": "event", "inbox_id": str(inbox_id), "event": event.event, "uid": uid,
         "value": None if event.value is None else str(event.value), "currency": event.currency,
         "eid": event.eid, "occurred_at_ms": event.occurred_at_ms, "flags": event.flags,

@@ -9,7 +9,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from app import db
-from app.ingress import store
+from app.conversion import store
 from app.lib.group_commit import GroupCommitter
 
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)

@@ -16,8 +16,8 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from app import db
-from app.ingress import store as ingress_store
-from app.ingress.parse import EventIn
+from app.conversion import store as ingress_store
+from app.conversion.events import EventIn
 from app.lib.group_commit import GroupCommitter
 
 
