@@ -123,11 +123,7 @@ def _sort_value(line: Line, sort: str, dims: list[Dimension]):
 
 def build_report(space: dict, dims: list[Dimension], filters: dict[str, str], first: date, last: date,
                  sort: str | None = None, direction: str | None = None) -> dict:
-    """The report: {"lines": [Line…] (two-level: level-1 subtotals with children), "totals": Line, …}.
-
-    Raises query.ReportError for a grouping or filter combination no rollup holds.
-    """
-    query.choose_table(dims, filters)
+    """The report: {"lines": [Line…] (two-level: level-1 subtotals with children), "totals": Line, …}."""
     with db.connection() as conn:
         query.fold(conn, space["id"])
         reporting.fold(conn, space["id"])  # the currencies are read from the deck's rollup

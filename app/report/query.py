@@ -2,9 +2,11 @@
 
 Each grouping is read from the narrowest rollup holding its dimensions and filters:
 report_days (link, campaign, ad set, ad), report_geo_days (link, country), report_hours (link,
-hour of day); day and day of week come from any of them. Costs are spread over the clicks of
-their scope and day; a cost whose scope a rollup cannot split (a campaign cost by country) or
-whose scope had no clicks that day goes to a row of its own, so totals always hold every cost.
+hour of day); day and day of week come from any of them. A pair or filter spanning two of them
+(campaign → country, ad → hour, country → hour…) reads report_cross_days (every dimension but the
+hour) or report_cross_hours (every dimension). Costs are spread over the clicks of their scope and
+day; a cost whose scope a rollup cannot split (a campaign cost by country alone) or whose scope
+had no clicks that day goes to a row of its own, so totals always hold every cost.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,11 +16,17 @@ import psycopg
 from psycopg import sql
 
 from app.rate.convert import RateTable
+from app.reporting.store import ALL_LINKS
 
-TABLES = {"days": "report_days", "geo": "report_geo_days", "hours": "report_hours"}
-TABLE_ORDER = ("days", "geo", "hours")
-TABLE_COLUMNS = {"days": {"link_slug", "campaign_id", "adset_id", "ad_id"}, "geo": {"link_slug", "country"},
-                 "hours": {"link_slug", "hour"}}
+TABLES = {"days": "report_days", "geo": "report_geo_days", "hours": "report_hours",
+          "cross_days": "report_cross_days", "cross_hours": "report_cross_hours"}
+# Narrowest first: the first rollup holding a grouping's dimensions and filters serves it.
+TABLE_ORDER = ("days", "geo", "hours", "cross_days", "cross_hours")
+# Rollups that also hold link_slug ALL_LINKS rows (the sum over links), read when no link is grouped or filtered.
+WITH_ALL_LINKS = {"geo", "hours"}
+_ADS = {"link_slug", "campaign_id", "adset_id", "ad_id"}
+TABLE_COLUMNS = {"days": _ADS, "geo": {"link_slug", "country"}, "hours": {"link_slug", "hour"},
+                 "cross_days": _ADS | {"country"}, "cross_hours": _ADS | {"country", "hour"}}
 
 
 @dataclass(frozen=True)
@@ -31,16 +39,20 @@ class Dimension:
     tables: frozenset
 
 
-_ALL = frozenset(TABLE_ORDER)
+def _holding(column: str | None) -> frozenset:
+    """The rollups with `column` (None: every rollup, for dimensions of the day)."""
+    return frozenset(t for t in TABLE_ORDER if column is None or column in TABLE_COLUMNS[t])
+
+
 DIMENSIONS = {
-    "link": Dimension("link", "Link", "{a}.link_slug", _ALL),
-    "campaign": Dimension("campaign", "Campaign", "{a}.campaign_id", frozenset({"days"})),
-    "adset": Dimension("adset", "Ad set", "{a}.adset_id", frozenset({"days"})),
-    "ad": Dimension("ad", "Ad", "{a}.ad_id", frozenset({"days"})),
-    "country": Dimension("country", "Country", "{a}.country", frozenset({"geo"})),
-    "day": Dimension("day", "Day", "{a}.day", _ALL),
-    "hour": Dimension("hour", "Hour of day", "{a}.hour", frozenset({"hours"})),
-    "weekday": Dimension("weekday", "Day of week", "extract(isodow FROM {a}.day)", _ALL),
+    "link": Dimension("link", "Link", "{a}.link_slug", _holding("link_slug")),
+    "campaign": Dimension("campaign", "Campaign", "{a}.campaign_id", _holding("campaign_id")),
+    "adset": Dimension("adset", "Ad set", "{a}.adset_id", _holding("adset_id")),
+    "ad": Dimension("ad", "Ad", "{a}.ad_id", _holding("ad_id")),
+    "country": Dimension("country", "Country", "{a}.country", _holding("country")),
+    "day": Dimension("day", "Day", "{a}.day", _holding(None)),
+    "hour": Dimension("hour", "Hour of day", "{a}.hour", _holding("hour")),
+    "weekday": Dimension("weekday", "Day of week", "extract(isodow FROM {a}.day)", _holding(None)),
 }
 ALIASES = {"ad_set": "adset", "hour_of_day": "hour", "day_of_week": "weekday", "dow": "weekday", "date": "day",
            "campaign_id": "campaign", "adset_id": "adset", "ad_id": "ad"}
@@ -76,13 +88,9 @@ def parse_group_by(raw: str | None) -> list[Dimension]:
 
 
 def choose_table(dims: list[Dimension], filters: dict[str, str]) -> str:
-    """The rollup holding every dimension and filter; ReportError naming the combination otherwise."""
-    for table in TABLE_ORDER:
-        if all(table in d.tables for d in dims) and all(FILTERS[f] in TABLE_COLUMNS[table] for f in filters):
-            return table
-    wanted = [d.name for d in dims] + [f"{f} filter" for f in filters]
-    raise ReportError(f"{' with '.join(wanted)} cannot be combined: link, campaign, ad set and ad combine with each"
-                      " other; country and hour of day each combine with link; day and day of week with any")
+    """The narrowest rollup holding every dimension and filter (report_cross_hours holds them all)."""
+    return next(t for t in TABLE_ORDER
+                if all(t in d.tables for d in dims) and all(FILTERS[f] in TABLE_COLUMNS[t] for f in filters))
 
 
 @dataclass
@@ -139,6 +147,14 @@ def _filter_sql(filters: dict[str, str], alias: str) -> sql.Composable:
     return sql.Composed(parts)
 
 
+def _links_sql(table: str, alias: str, summed: bool) -> sql.Composable:
+    """The link rows to read from a rollup holding ALL_LINKS rows: those (summed) or every other one."""
+    if table not in WITH_ALL_LINKS:
+        return sql.SQL("")
+    return sql.SQL(" AND {}.link_slug {} {}").format(sql.Identifier(alias), sql.SQL("=" if summed else "<>"),
+                                                       sql.Literal(ALL_LINKS))
+
+
 def _key_sql(dims: list[Dimension], alias: str) -> list[sql.Composable]:
     keys = [sql.SQL("({})::text").format(sql.SQL(d.expr.format(a=alias))) for d in dims]
     while len(keys) < 2:
@@ -165,8 +181,10 @@ def read_report(conn: psycopg.Connection, space_id: int, dims: list[Dimension], 
         " sum(r.revenue * CASE WHEN r.currency = %(main)s THEN 1 ELSE fx.rate END) AS amount_main,"
         " bool_or(r.currency NOT IN ('', %(main)s) AND fx.rate IS NULL AND r.revenue <> 0) AS missing"
         " FROM {table} r LEFT JOIN fx ON fx.day = r.day AND fx.currency = r.currency"
-        " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{filters}"
+        " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{links}{filters}"
         " GROUP BY 1, 2, 3").format(k1=k1, k2=k2, table=sql.Identifier(TABLES[table]),
+                                    links=_links_sql(table, "r", not any(d.name == "link" for d in dims)
+                                                     and "link" not in filters),
                                     filters=_filter_sql(filters, "r"))
     rows: dict[tuple, ReportRow] = {}
     for r in conn.execute(query, params).fetchall():
@@ -187,46 +205,56 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
     The share of a row is its clicks in the cost's scope that day over all the scope's clicks that
     day (filters narrow the rows, never the denominator).
     """
-    if conn.execute("SELECT 1 FROM costs WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s LIMIT 1",
-                    params).fetchone() is None:
+    present = {r["scope"] for r in conn.execute(
+        "SELECT DISTINCT scope FROM costs WHERE space_id = %(space_id)s AND day BETWEEN %(first)s AND %(last)s",
+        params).fetchall()}
+    if not present:
         return
     columns = TABLE_COLUMNS[table]
     splittable = [s for s, c in SCOPE_COLUMNS.items() if c in columns]
-    k1, k2 = _key_sql(dims, "w")
-    filter_columns = sorted({FILTERS[f] for f in filters})
-    carried = sql.SQL("").join(sql.SQL(", w.{}").format(sql.Identifier(c)) for c in filter_columns)
-    # One equality join per scope the rollup can split, so each is a hash join on (day, id).
-    matched = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT c.day, c.scope, c.scope_id, c.currency, c.amount, c.amount_main, w.k1, w.k2, w.clicks{carried}"
-                " FROM c JOIN w ON w.day = c.day AND w.{column} = c.scope_id WHERE c.scope = {scope}").format(
-            carried=carried, column=sql.Identifier(SCOPE_COLUMNS[s]), scope=sql.Literal(s))
-        for s in splittable)
-    query = sql.SQL(
-        "WITH " + _FX + ", c AS MATERIALIZED ("
-        "  SELECT c.day, c.scope, c.scope_id, c.currency, c.amount,"
-        "         c.amount * CASE WHEN c.currency = %(main)s THEN 1 ELSE fx.rate END AS amount_main"
-        "  FROM costs c LEFT JOIN fx ON fx.day = c.day AND fx.currency = c.currency"
-        "  WHERE c.space_id = %(space_id)s AND c.day BETWEEN %(first)s AND %(last)s AND c.amount <> 0"
-        "), w AS MATERIALIZED ("
-        "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
-        "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = '' AND w.clicks > 0"
-        "    AND w.day IN (SELECT DISTINCT day FROM c)"
-        "), m AS MATERIALIZED ({matched}"
-        "), t AS (SELECT day, scope, scope_id, sum(clicks) AS scope_clicks FROM m GROUP BY 1, 2, 3)"
-        " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
-        "   sum(m.amount * m.clicks / t.scope_clicks) AS amount,"
-        "   sum(m.amount_main * m.clicks / t.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
-        " FROM m JOIN t ON t.day = m.day AND t.scope = m.scope AND t.scope_id = m.scope_id"
-        " WHERE true{filters}"
-        " GROUP BY 1, 2, 5"
-        " UNION ALL"
-        " SELECT NULL, NULL, c.scope, c.scope_id, c.currency, true, sum(c.amount), sum(c.amount_main),"
-        "   bool_or(c.amount_main IS NULL)"
-        " FROM c WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.day = c.day AND t.scope = c.scope AND t.scope_id = c.scope_id)"
-        " GROUP BY 3, 4, 5"
-    ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
-             columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
-             matched=matched, filters=_filter_sql(filters, "m"))
+    # Only the scopes that have costs in the range are joined: a report by country over ad costs
+    # reads no rollup rows at all for its costs.
+    spread = [s for s in splittable if s in present]
+    cost_cte = ("WITH " + _FX + ", c AS MATERIALIZED ("
+                "  SELECT c.day, c.scope, c.scope_id, c.currency, c.amount,"
+                "         c.amount * CASE WHEN c.currency = %(main)s THEN 1 ELSE fx.rate END AS amount_main"
+                "  FROM costs c LEFT JOIN fx ON fx.day = c.day AND fx.currency = c.currency"
+                "  WHERE c.space_id = %(space_id)s AND c.day BETWEEN %(first)s AND %(last)s AND c.amount <> 0)")
+    unspread = (" SELECT NULL AS k1, NULL AS k2, c.scope, c.scope_id, c.currency, true AS unspread, sum(c.amount) AS amount,"
+                "   sum(c.amount_main) AS amount_main, bool_or(c.amount_main IS NULL) AS missing"
+                " FROM c WHERE {taken} GROUP BY 3, 4, 5")
+    if not spread:
+        query = sql.SQL(cost_cte + unspread.format(taken="true"))
+    else:
+        k1, k2 = _key_sql(dims, "w")
+        filter_columns = sorted({FILTERS[f] for f in filters})
+        carried = sql.SQL("").join(sql.SQL(", w.{}").format(sql.Identifier(c)) for c in filter_columns)
+        # One equality join per scope, so each is a hash join on (day, id).
+        matched = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT c.day, c.scope, c.scope_id, c.currency, c.amount, c.amount_main, w.k1, w.k2, w.clicks"
+                    "{carried} FROM c JOIN w ON w.day = c.day AND w.{column} = c.scope_id WHERE c.scope = {scope}").format(
+                carried=carried, column=sql.Identifier(SCOPE_COLUMNS[s]), scope=sql.Literal(s))
+            for s in spread)
+        query = sql.SQL(
+            cost_cte + ", w AS MATERIALIZED ("
+            "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
+            "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = ''"
+            "    AND w.clicks > 0 AND w.day IN (SELECT DISTINCT day FROM c){links}"
+            "), m AS MATERIALIZED ({matched}"
+            # The scope's clicks that day by a window over m, not a join back to its sums: m's row
+            # count is unknown to the planner, which then picks a nested loop quadratic in it.
+            "), s AS (SELECT m.*, sum(m.clicks) OVER (PARTITION BY m.day, m.scope, m.scope_id) AS scope_clicks FROM m)"
+            " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
+            "   sum(m.amount * m.clicks / m.scope_clicks) AS amount,"
+            "   sum(m.amount_main * m.clicks / m.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
+            " FROM s AS m"
+            " WHERE true{filters}"
+            " GROUP BY 1, 2, 5"
+            " UNION ALL" + unspread.format(
+                taken="NOT EXISTS (SELECT 1 FROM m WHERE m.day = c.day AND m.scope = c.scope AND m.scope_id = c.scope_id)")
+        ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
+                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
+                 matched=matched, filters=_filter_sql(filters, "m"), links=_links_sql(table, "w", False))
     for r in conn.execute(query, params).fetchall():
         if r["unspread"]:
             if filters and not (set(filters) == {r["scope"]} and filters[r["scope"]] == r["scope_id"]):

@@ -51,7 +51,6 @@ def parse_report_args(args, space: dict, default_group: str | None = None) -> Re
             if not _FILTER_RE.fullmatch(raw):
                 raise ReportError(f"`{name}` must be 1 to 200 printable characters")
             filters[name] = raw
-    query.choose_table(dims, filters)
     fmt = values.get("format") or "json"
     if fmt not in FORMATS:
         raise ReportError("`format` must be json or csv")

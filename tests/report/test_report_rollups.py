@@ -10,6 +10,10 @@ TABLES = {
                        " first_deposits, deposits, revenue",
     "report_hours": "day, hour, link_slug, currency, clicks, contacts, subscribed, registrations, first_deposits,"
                     " deposits, revenue",
+    "report_cross_days": "day, link_slug, campaign_id, adset_id, ad_id, country, currency, clicks, contacts,"
+                         " subscribed, registrations, first_deposits, deposits, revenue",
+    "report_cross_hours": "day, hour, link_slug, campaign_id, adset_id, ad_id, country, currency, clicks, contacts,"
+                          " subscribed, registrations, first_deposits, deposits, revenue",
     "cohort_days": "basis, cohort_day, age, link_slug, currency, deposits, revenue",
     "report_labels": "dimension, key, name",
 }
@@ -38,7 +42,7 @@ def test_incremental_report_rollups_equal_a_rebuild(app, client, space, clock, d
     assert client.post("/bind", json={"uid": uid, "tg_id": 55}, headers=bearer(space)).json["ok"]
     client.post("/events", json={"event": "registration", "uid": uid, "eid": "late-reg"}, headers=bearer(space))
     incremental = snapshot(db, space["id"])
-    assert incremental["report_days"] and incremental["cohort_days"]
+    assert incremental["report_days"] and incremental["report_cross_hours"] and incremental["cohort_days"]
     db.execute("SELECT report_rebuild(%s)", (space["id"],))
     assert snapshot(db, space["id"]) == incremental
 
