@@ -5,6 +5,7 @@ does not, the placeholder itself arrives. Networks also percent-encode the URL t
 several times, so `{txid}` can arrive as `%7Btxid%7D` or `%257Btxid%257D`: a placeholder is
 recognised in the value as received and in each of its percent-decodings.
 """
+import ipaddress
 import re
 from urllib.parse import unquote
 
@@ -40,10 +41,21 @@ def find(text) -> str | None:
     if not isinstance(text, str) or not text:
         return None
     for form in decodings(text):
-        match = PLACEHOLDER_RE.search(form)
-        if match:
-            return match.group()
+        for match in PLACEHOLDER_RE.finditer(form):
+            if not _is_ipv6_literal(match.group()):
+                return match.group()
     return None
+
+
+def _is_ipv6_literal(found: str) -> bool:
+    """True for an IPv6 address in brackets (`[2001:db8::1]`, `[fe80::1%eth0]`, as in `[…]:443`): not a macro."""
+    if not (found.startswith("[") and found.endswith("]")):
+        return False
+    try:
+        ipaddress.IPv6Address(found[1:-1])
+    except ValueError:
+        return False
+    return True
 
 
 def holds(text) -> bool:

@@ -218,3 +218,21 @@ def test_phones_reach_every_action_and_read_the_docs(tab, live_server, space):
         assert tab.evaluate("document.documentElement.scrollWidth") <= 390, page
     tab.screenshot(path=str(ARTIFACTS / "trust-docs-390.png"))
     assert tab.errors == []
+
+
+def test_every_destination_form_fits_a_phone_and_keeps_its_sentences_whole(tab, live_server, space):
+    """A checkbox's sentence with inline <code> stays one block of text, at 1440 and at 390 px."""
+    for kind in configure.KINDS:
+        for width in (1440, 390):
+            tab.set_viewport_size({"width": width, "height": 900})
+            tab.goto(f"{live_server.url}/spaces/{space['slug']}/destinations/new?kind={kind}")
+            wide = tab.evaluate("""w => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1)
+                .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
+                .slice(0, 8)""", width)
+            assert tab.evaluate("document.documentElement.scrollWidth") <= width, (kind, width, wide)
+            for label in tab.locator("label.check").all():
+                text, box = label.locator("span").first, label.bounding_box()
+                assert text.bounding_box()["width"] > 0.5 * box["width"], (kind, width, label.inner_text())
+    tab.screenshot(path=str(ARTIFACTS / "trust-destination-form-390.png"), full_page=True)
+    assert tab.errors == []

@@ -70,6 +70,18 @@ def test_ordinary_percent_signs_and_hashes_are_not_placeholders():
     assert placeholders.find("%2523ftd_id%2523") == "#ftd_id#"
 
 
+@pytest.mark.parametrize("text", ["[2001:db8::1]:443", "[::1]", "%5B2001%3Adb8%3A%3A1%5D", "[fe80::1%eth0]:8080",
+                                  "[::ffff:192.0.2.7]", "http://[2001:db8::a]/x"])
+def test_a_bracketed_ipv6_address_is_not_a_placeholder(text):
+    assert placeholders.find(text) is None
+
+
+@pytest.mark.parametrize("text, found", [("[txid]", "[txid]"), ("[2001:db8::1] [sub1]", "[sub1]"),
+                                         ("[2001:db8::zz]", "[2001:db8::zz]"), ("[::1]{clickid}", "{clickid}")])
+def test_a_macro_beside_or_shaped_like_an_address_is_still_found(text, found):
+    assert placeholders.find(text) == found
+
+
 # 2. A second `?` from the network ----------------------------------------------------------------
 
 def test_an_encoded_appended_value_is_split_off_the_currency(client, space, db):

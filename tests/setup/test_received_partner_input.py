@@ -26,6 +26,15 @@ def test_a_twice_encoded_placeholder_gets_the_same_warning_as_a_plain_one(app, c
     assert "eid=%7Btxid%7D (the placeholder {txid}, percent-encoded)" in text and "not recorded" in text
 
 
+def test_a_bracketed_ipv6_client_ip_is_not_taken_for_a_macro(app, client, login, space, db):
+    from tests.conftest import bearer
+    r = client.post("/clicks", json={"client_ip": "[2001:db8::1]:443"}, headers=bearer(space))
+    assert r.status_code == 200
+    row, shown = shown_row(app, login, space, db)
+    assert row["endpoint"] == "POST /clicks" and "unexpanded_macro" not in row["warnings"], row
+    assert shown.select_one('.warning[data-code="unexpanded_macro"]') is None
+
+
 def test_a_placeholder_in_an_unchecked_parameter_is_flagged_and_the_request_kept(app, client, login, space, db):
     client.get(f"/e?token={space['ingest']}&event=registration&uid=u-1&sub1=%2523click_id%2523")
     row, shown = shown_row(app, login, space, db)
