@@ -347,7 +347,7 @@ def watch(supervisord: subprocess.Popen, rpc, port: str, first: dict | None, cre
                       "(readable only by you): store them, then delete that file.\n", flush=True)
             elif credentials.exists():
                 print(f"The first run's login and secrets are still in {credentials}; "
-                      "delete it once you have stored them.", flush=True)
+                      "delete it once you have stored them (secrets rotated since are not in it).", flush=True)
         if not announced and time.monotonic() > deadline and not interrupted():
             print(f"make run: not ready after {READY_TIMEOUT_SECONDS} s (processes: {states or 'no answer'}); "
                   "see the logs above", file=sys.stderr, flush=True)
