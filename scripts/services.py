@@ -183,6 +183,17 @@ def stop_postgres(base: Path) -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _terminate(process: subprocess.Popen | None, grace_s: float = 10) -> None:
+    """SIGTERM a child we started, then SIGKILL it if it has not exited after `grace_s` seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Redis:
     """A redis-server child process listening on base/run/redis.sock (nothing kept on disk unless asked)."""
 
@@ -222,13 +233,7 @@ class Redis:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
         self.process = None
 
 
@@ -324,13 +329,7 @@ class PgBouncer:
 
     def stop(self) -> None:
         """Stop pgbouncer (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)
         self.process = None
 
 
