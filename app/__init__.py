@@ -159,6 +159,8 @@ def close_app(app: Flask) -> None:
     found.telegram_http.close()
     found.drop_delivery_http()
     found.publisher.flush(timeout=2)
+    if found.counters is not None:
+        found.counters.close()
     found.pool.close()
     found.redis.close()
 

@@ -107,7 +107,7 @@ def _geoip_database(raw: str) -> str:
 
 
 def _rate_limit(raw: str) -> str:
-    """A flask-limiter rate such as `100/minute` or `10/second;1000/hour`; `off` disables it (empty string)."""
+    """A rate such as `100/minute` or `10/second;1000/hour`; `off` disables it (empty string)."""
     text = raw.strip()
     if text.lower() == "off":
         return ""

@@ -16,10 +16,10 @@ from flask import Flask, current_app
 if TYPE_CHECKING:
     import httpx
     import redis
-    from flask_limiter import Limiter
     from limits.strategies import MovingWindowRateLimiter
     from psycopg_pool import ConnectionPool
 
+    from app.auth.counters import Counters
     from app.conversion.inbox import InboxWriter
     from app.conversion.wake import Waker
     from app.landing.views import Landing
@@ -56,7 +56,8 @@ class Services:
     # Destinations (SSRF-guarded): built on first use from the settings of that moment (tests
     # tighten ALLOW_PRIVATE_DESTINATIONS on a running app).
     build_delivery_http: "Callable[[], httpx.Client]"
-    limiter: "Limiter | None" = None    # attached by app.auth.limits.install
+    counters: "Counters | None" = None  # rate-limit counters, attached by app.auth.limits.install
+    limit_rates: dict = field(default_factory=dict)  # limit setting text -> its parsed rates
     _delivery_http: "httpx.Client | None" = field(default=None, repr=False)
     _telegram_limiter: "MovingWindowRateLimiter | None" = field(default=None, repr=False)
 

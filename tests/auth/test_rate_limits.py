@@ -139,3 +139,29 @@ def test_wrong_credentials_cost_at_most_one_lookup_per_secret(app, client, space
     for _ in range(3):
         assert client.post("/events", json=event(2), headers=bearer(space)).status_code == 200
     assert lookups == [unknown, space["bearer"]]
+
+
+def test_a_request_under_its_limit_costs_no_redis_round_trip(limited, space, redis, monkeypatch):
+    from app.auth import counters
+    monkeypatch.setattr(counters, "SYNC_SECONDS", 3600)  # no background sync during the test
+    app = limited(INGEST_RATE_LIMIT="10000/minute", AUTH_FAILURE_RATE_LIMIT="300/minute")
+    client = app.test_client()
+    redis.config_resetstat()
+    assert all(client.post("/events", json=event(n), headers=bearer(space)).status_code == 200 for n in range(30))
+    counting = sum(stats["calls"] for name, stats in redis.info("commandstats").items()
+                   if name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_incr", "cmdstat_incrby", "cmdstat_get"))
+    assert counting == 0
+    # The hits are sent in one batch; the total is in Redis for every other process.
+    from app import services
+    services.of(app).counters.sync()
+    assert sum(int(redis.get(k)) for k in redis.scan_iter("xt:rl:ingress:*")) == 30
+
+
+def test_the_limit_holds_across_processes(limited, space, redis, monkeypatch):
+    from app.auth import counters
+    monkeypatch.setattr(counters, "SYNC_SECONDS", 3600)  # only the requests themselves ask Redis
+    apps = [limited(INGEST_RATE_LIMIT="32/minute").test_client() for _ in range(2)]
+    statuses = [apps[n % 2].post("/events", json=event(n), headers=bearer(space)).status_code for n in range(80)]
+    # Each process may admit its share (32/16 = 2) unsent beyond what the other has sent.
+    assert 32 <= statuses.count(200) <= 34
+    assert statuses[-10:] == [429] * 10
