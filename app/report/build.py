@@ -168,6 +168,10 @@ def build_report(space: dict, dims: list[Dimension], filters: dict[str, str], fi
             parent.children = [line(r, 2) for r in children[k1]]
             lines.append(parent)
     reverse = direction == "desc"
+    # Rows equal by the sort column keep the order of their keys (whichever rollups they were read from).
+    lines.sort(key=lambda l: _sort_value(l, "key", dims))
+    for parent in lines:
+        parent.children.sort(key=lambda l: _sort_value(l, "key", dims))
     lines.sort(key=lambda l: _sort_value(l, sort, dims), reverse=reverse)
     for parent in lines:
         parent.children.sort(key=lambda l: _sort_value(l, sort, dims), reverse=reverse)

@@ -1,8 +1,9 @@
 """Reports: the report rollups grouped by one or two dimensions, with revenue and cost in the main currency.
 
 Each grouping is read from the narrowest rollup holding its dimensions and filters:
-report_days (link, campaign, ad set, ad), report_geo_days (link, country), report_hours (link,
-hour of day); day and day of week come from any of them. A pair or filter spanning two of them
+report_days (link, campaign, ad set, ad; its whole weeks from report_weeks, the same by local week),
+report_geo_days (link, country), report_hours (link, hour of day); day and day of week over all
+links come from report_hours' all-link rows. A pair or filter spanning two of them
 (campaign → country, ad → hour, country → hour…) reads report_cross_days (every dimension but the
 hour) or report_cross_hours (every dimension). Costs are spread over the clicks of their scope and
 day; a cost whose scope a rollup cannot split (a campaign cost by country alone) or whose scope
@@ -93,6 +94,16 @@ def choose_table(dims: list[Dimension], filters: dict[str, str]) -> str:
                 if all(t in d.tables for d in dims) and all(FILTERS[f] in TABLE_COLUMNS[t] for f in filters))
 
 
+def choose_counts_table(dims: list[Dimension], filters: dict[str, str]) -> str:
+    """The rollup the counts and revenue are read from: choose_table's, or, for days and days of the week over
+    all links, the all-link rows of report_hours (a row per day, hour and currency: fewer than report_days has
+    per day once a space has a few dozen ads). Costs are still spread over choose_table's rollup."""
+    table = choose_table(dims, filters)
+    if not filters and all(d.name in ("day", "weekday") for d in dims):
+        return "hours"
+    return table
+
+
 @dataclass
 class Money:
     """An amount per original currency and its sum in the main currency (None once a rate is missing)."""
@@ -162,6 +173,14 @@ def _key_sql(dims: list[Dimension], alias: str) -> list[sql.Composable]:
     return keys
 
 
+def whole_weeks(first: date, last: date) -> tuple[date, date] | None:
+    """The whole local weeks (Monday to Sunday) within [first, last]: (first Monday, the Monday after the last
+    Sunday), or None when the range holds none."""
+    start = first + timedelta(days=-first.weekday() % 7)
+    end = last + timedelta(days=1) - timedelta(days=(last + timedelta(days=1)).weekday())
+    return (start, end) if start < end else None
+
+
 _FX = ("fx AS (SELECT * FROM unnest(%(fx_days)s::date[], %(fx_currencies)s::text[], %(fx_rates)s::numeric[])"
        " AS t(day, currency, rate))")
 
@@ -170,22 +189,44 @@ def read_report(conn: psycopg.Connection, space_id: int, dims: list[Dimension], 
                 first: date, last: date, rates: RateTable) -> list[ReportRow]:
     """The report's rows (unsorted), one per key; cost rows that no key can take have a NO_CLICKS/NOT_SPLIT key."""
     table = choose_table(dims, filters)
+    counts_table = choose_counts_table(dims, filters)
     k1, k2 = _key_sql(dims, "r")
     params = {"space_id": space_id, "first": first, "last": last, "main": rates.main, **rates.arrays(),
               **{f"f_{k}": v for k, v in filters.items()}}
+    links = _links_sql(counts_table, "r", not any(d.name == "link" for d in dims) and "link" not in filters)
+    weeks = whole_weeks(first, last) if counts_table == "days" and not any(
+        d.name in ("day", "weekday") for d in dims) else None
+    figures = sql.SQL("r.clicks, r.contacts, r.subscribed, r.registrations, r.deposits, r.first_deposits, r.revenue")
+    if weeks is None:
+        source = sql.SQL(
+            "SELECT {k1} AS k1, {k2} AS k2, r.currency, r.day, {figures} FROM {table} r"
+            " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{links}{filters}").format(
+            k1=k1, k2=k2, figures=figures, table=sql.Identifier(TABLES[counts_table]), links=links,
+            filters=_filter_sql(filters, "r"))
+    else:
+        # Whole weeks from report_weeks (counts and main-currency revenue: neither needs its day), the
+        # ragged ends and other currencies' revenue (converted at the rate of its day) from report_days.
+        params["week_first"], params["week_end"] = weeks
+        source = sql.SQL(
+            "SELECT {k1} AS k1, {k2} AS k2, r.currency, NULL::date AS day, {figures} FROM report_weeks r"
+            " WHERE r.space_id = %(space_id)s AND r.week >= %(week_first)s AND r.week < %(week_end)s"
+            "   AND r.currency IN ('', %(main)s){filters}"
+            " UNION ALL SELECT {k1} AS k1, {k2} AS k2, r.currency, r.day, {figures} FROM report_days r"
+            " WHERE r.space_id = %(space_id)s AND (r.day BETWEEN %(first)s AND %(last)s)"
+            "   AND (r.day < %(week_first)s OR r.day >= %(week_end)s){filters}"
+            " UNION ALL SELECT {k1} AS k1, {k2} AS k2, r.currency, r.day, {figures} FROM report_days r"
+            " WHERE r.space_id = %(space_id)s AND r.day >= %(week_first)s AND r.day < %(week_end)s"
+            "   AND ((r.currency > '' AND r.currency < %(main)s) OR r.currency > %(main)s){filters}").format(
+            k1=k1, k2=k2, figures=figures, filters=_filter_sql(filters, "r"))
     query = sql.SQL(
-        "WITH " + _FX + " SELECT {k1} AS k1, {k2} AS k2, r.currency,"
+        "WITH " + _FX + " SELECT r.k1, r.k2, r.currency,"
         " sum(r.clicks) AS clicks, sum(r.contacts) AS contacts, sum(r.subscribed) AS subscribed,"
         " sum(r.registrations) AS registrations, sum(r.deposits) AS deposits, sum(r.first_deposits) AS first_deposits,"
         " sum(r.revenue) AS amount,"
         " sum(r.revenue * CASE WHEN r.currency = %(main)s THEN 1 ELSE fx.rate END) AS amount_main,"
         " bool_or(r.currency NOT IN ('', %(main)s) AND fx.rate IS NULL AND r.revenue <> 0) AS missing"
-        " FROM {table} r LEFT JOIN fx ON fx.day = r.day AND fx.currency = r.currency"
-        " WHERE r.space_id = %(space_id)s AND r.day BETWEEN %(first)s AND %(last)s{links}{filters}"
-        " GROUP BY 1, 2, 3").format(k1=k1, k2=k2, table=sql.Identifier(TABLES[table]),
-                                    links=_links_sql(table, "r", not any(d.name == "link" for d in dims)
-                                                     and "link" not in filters),
-                                    filters=_filter_sql(filters, "r"))
+        " FROM ({source}) r LEFT JOIN fx ON fx.day = r.day AND fx.currency = r.currency"
+        " GROUP BY 1, 2, 3").format(source=source)
     rows: dict[tuple, ReportRow] = {}
     for r in conn.execute(query, params).fetchall():
         key = (r["k1"], r["k2"])
@@ -229,32 +270,41 @@ def _add_costs(conn: psycopg.Connection, table: str, dims: list[Dimension], filt
         k1, k2 = _key_sql(dims, "w")
         filter_columns = sorted({FILTERS[f] for f in filters})
         carried = sql.SQL("").join(sql.SQL(", w.{}").format(sql.Identifier(c)) for c in filter_columns)
-        # One equality join per scope, so each is a hash join on (day, id).
+        # Each rollup row carries its scope's clicks that day (a window over the rows, not a join back to
+        # their sums: the planner cannot count the rows and would pick a nested loop quadratic in them).
+        totals = sql.SQL("").join(
+            sql.SQL(", sum(w.clicks) OVER (PARTITION BY w.day, w.{column}) AS {total}").format(
+                column=sql.Identifier(SCOPE_COLUMNS[s]), total=sql.Identifier(f"clicks_{s}")) for s in spread)
+        # One left join per scope on (day, id): a cost meets the rows of its scope that day and is spread
+        # over them by their clicks, or meets none (no clicks that day) and stays whole in a row of its own.
         matched = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT c.day, c.scope, c.scope_id, c.currency, c.amount, c.amount_main, w.k1, w.k2, w.clicks"
-                    "{carried} FROM c JOIN w ON w.day = c.day AND w.{column} = c.scope_id WHERE c.scope = {scope}").format(
-                carried=carried, column=sql.Identifier(SCOPE_COLUMNS[s]), scope=sql.Literal(s))
+            sql.SQL("SELECT c.scope, c.scope_id, c.currency, w.day IS NULL AS unspread, w.k1, w.k2,"
+                    " coalesce(c.amount * w.clicks / w.{total}, c.amount) AS amount,"
+                    " coalesce(c.amount_main * w.clicks / w.{total}, c.amount_main) AS amount_main,"
+                    " c.amount_main IS NULL AS missing{carried}"
+                    " FROM c LEFT JOIN w ON w.day = c.day AND w.{column} = c.scope_id WHERE c.scope = {scope}").format(
+                carried=carried, total=sql.Identifier(f"clicks_{s}"), column=sql.Identifier(SCOPE_COLUMNS[s]),
+                scope=sql.Literal(s))
             for s in spread)
+        nulls = sql.SQL("").join(sql.SQL(", NULL") for _ in filter_columns)
         query = sql.SQL(
             cost_cte + ", w AS MATERIALIZED ("
-            "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns} FROM {table} w"
+            "  SELECT w.day, {k1} AS k1, {k2} AS k2, w.clicks, {columns}{totals} FROM {table} w"
             "  WHERE w.space_id = %(space_id)s AND w.day BETWEEN %(first)s AND %(last)s AND w.currency = ''"
-            "    AND w.clicks > 0 AND w.day IN (SELECT DISTINCT day FROM c){links}"
-            "), m AS MATERIALIZED ({matched}"
-            # The scope's clicks that day by a window over m, not a join back to its sums: m's row
-            # count is unknown to the planner, which then picks a nested loop quadratic in it.
-            "), s AS (SELECT m.*, sum(m.clicks) OVER (PARTITION BY m.day, m.scope, m.scope_id) AS scope_clicks FROM m)"
-            " SELECT m.k1, m.k2, NULL AS scope, NULL AS scope_id, m.currency, false AS unspread,"
-            "   sum(m.amount * m.clicks / m.scope_clicks) AS amount,"
-            "   sum(m.amount_main * m.clicks / m.scope_clicks) AS amount_main, bool_or(m.amount_main IS NULL) AS missing"
-            " FROM s AS m"
-            " WHERE true{filters}"
-            " GROUP BY 1, 2, 5"
-            " UNION ALL" + unspread.format(
-                taken="NOT EXISTS (SELECT 1 FROM m WHERE m.day = c.day AND m.scope = c.scope AND m.scope_id = c.scope_id)")
-        ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2,
-                 columns=sql.SQL(", ").join(sql.Identifier(c) for c in sorted(columns)),
-                 matched=matched, filters=_filter_sql(filters, "m"), links=_links_sql(table, "w", False))
+            "    AND w.clicks > 0{links}"
+            "), m AS ({matched}"
+            "  UNION ALL SELECT c.scope, c.scope_id, c.currency, true, NULL, NULL, c.amount, c.amount_main,"
+            "    c.amount_main IS NULL{nulls} FROM c WHERE c.scope <> ALL({spread})"
+            ") SELECT m.k1, m.k2, CASE WHEN m.unspread THEN m.scope END AS scope,"
+            "   CASE WHEN m.unspread THEN m.scope_id END AS scope_id, m.currency, m.unspread,"
+            "   sum(m.amount) AS amount, sum(m.amount_main) AS amount_main, bool_or(m.missing) AS missing"
+            " FROM m WHERE m.unspread OR (true{filters})"
+            " GROUP BY 1, 2, 3, 4, 5, 6"
+        ).format(table=sql.Identifier(TABLES[table]), k1=k1, k2=k2, totals=totals, nulls=nulls,
+                 columns=sql.SQL(", ").join(sql.SQL("w.{}").format(sql.Identifier(c))
+                                            for c in sorted({SCOPE_COLUMNS[s] for s in spread} | set(filter_columns))),
+                 matched=matched, filters=_filter_sql(filters, "m"), links=_links_sql(table, "w", False),
+                 spread=sql.Literal(spread))
     for r in conn.execute(query, params).fetchall():
         if r["unspread"]:
             if filters and not (set(filters) == {r["scope"]} and filters[r["scope"]] == r["scope_id"]):
