@@ -34,7 +34,7 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _create_demo_link(conn, space_id: int, base: str) -> dict:
+def _create_demo_link(conn, space_id: int, base: str):
     """The first run's link `demo`: its landing mints a click and redirects to the links guide with the uid."""
     from app.link.parse import parse_link
     from app.link.store import create_link
@@ -245,7 +245,7 @@ def register_cli(app: Flask) -> None:
             link = _create_demo_link(conn, space["id"], base)
         payload = {"created": True, "space": space["slug"], "email": user["email"], "password": password,
                    "login_url": f"{base}/login", "bearer": keys["bearer"], "ingest_token": keys["ingest"],
-                   "demo_link": f"{base}/{link['slug']}"}
+                   "demo_link": f"{base}/{link.slug}"}
         _emit(as_json, payload, "\n".join([
             "", "XTRACKER first run: a demo space and an admin login were created.",
             f"  login:        {payload['login_url']}",

@@ -129,6 +129,6 @@ def test_the_worker_logs_destinations_by_id_and_host_never_their_url(app, server
     log.seek(0)
     written = log.read()
     host = httpserver.host
-    assert f"destination {destination['id']} of space {space['id']} (postback, host {host})" in written, written[-3000:]
+    assert f"destination {destination.id} of space {space['id']} (postback, host {host})" in written, written[-3000:]
     for secret in ("PathKey777", "PartnerKey999", "s3cr3tV4lue", space["bearer"]):
         assert secret not in written, (secret, written[-3000:])

@@ -140,7 +140,7 @@ def test_the_landing_refuses_bad_text_and_mints_nothing(app, client, space, db, 
         assert client.get("/x", environ_overrides={"PATH_INFO": raw}).status_code == 400
     assert client.get("/%zz").status_code == 404
     assert _count(db, "clicks") == len(ODD_QUERIES)
-    assert link["slug"] == "spring"
+    assert link.slug == "spring"
     _no_traceback(caplog)
 
 

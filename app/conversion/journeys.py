@@ -3,6 +3,9 @@
 One read shared by the received log's journey page and the Telegram CLI (`flask telegram journey`).
 """
 import psycopg
+from psycopg.rows import class_row
+
+from app.conversion.rows import EVENT_FIELDS, RecordedEvent
 
 
 def find_journey(conn: psycopg.Connection, space_id: int, uid: str) -> dict | None:
@@ -20,13 +23,15 @@ def find_journey(conn: psycopg.Connection, space_id: int, uid: str) -> dict | No
 
 
 JOURNEY_EVENTS_LIMIT = 200
+# Written from the dataclass, so the SELECT and the row type cannot drift apart.
+EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
+_EVENT = class_row(RecordedEvent)
 
 
-def list_journey_events(conn: psycopg.Connection, space_id: int, uid: str) -> list[dict]:
+def list_journey_events(conn: psycopg.Connection, space_id: int, uid: str) -> list[RecordedEvent]:
     """The journey's events in the order they happened (at most JOURNEY_EVENTS_LIMIT)."""
-    return conn.execute(
-        "SELECT id, event, value, currency, eid, occurred_at_ms, received_at, source, flags, tg_id, test"
-        " FROM events WHERE space_id = %(space_id)s AND uid = %(uid)s"
+    return conn.cursor(row_factory=_EVENT).execute(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE space_id = %(space_id)s AND uid = %(uid)s"
         " ORDER BY occurred_at_ms, id LIMIT %(limit)s",
         {"space_id": space_id, "uid": uid, "limit": JOURNEY_EVENTS_LIMIT},
     ).fetchall()

@@ -264,8 +264,8 @@ def matrix_context(space: dict, filters: Filters) -> dict:
         delivery_store.fold_matrix(conn, space["id"])
         counts = delivery_store.summarize_matrix_days(conn, space["id"], filters.first_day, filters.last_day)
     with_history = {row["destination_id"] for row in counts}
-    destinations = [d for d in destinations if d["deleted_at"] is None or d["id"] in with_history]
-    cells = {(d["id"], e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}
+    destinations = [d for d in destinations if d.deleted_at is None or d.id in with_history]
+    cells = {(d.id, e): dict.fromkeys(delivery_store.STATUSES, 0) for d in destinations for e in STAGE_LABELS}
     for row in counts:
         cell = cells.get((row["destination_id"], row["event"]))
         if cell is not None:

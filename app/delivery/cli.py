@@ -9,6 +9,7 @@ from flask import Flask
 from app import db
 from app.delivery import configure, manual, store
 from app.delivery.destinations import DestinationError
+from app.delivery.rows import Destination
 from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
 from app.lib.cli_output import emit as _emit, fail as _fail
@@ -57,11 +58,11 @@ def _event_map(pairs: tuple[str, ...], off: tuple[str, ...], base: dict) -> dict
     return mapping
 
 
-def _describe(d: dict) -> str:
-    target = d["config"].get("url") or d["config"].get("url_template") or f"pixel {d['config'].get('pixel_id')}"
-    state = f"paused: {d['paused_reason']}" if d["paused_at"] else "active"
-    mapped = ", ".join(f"{k}→{v}" for k, v in d["event_map"].items()) or "(every event off)"
-    return f"{d['id']}\t{d['kind']}\t{d['name']}\t{target}\t{state}\t{mapped}"
+def _describe(d: Destination) -> str:
+    target = d.config.get("url") or d.config.get("url_template") or f"pixel {d.config.get('pixel_id')}"
+    state = f"paused: {d.paused_reason}" if d.paused_at else "active"
+    mapped = ", ".join(f"{k}→{v}" for k, v in d.event_map.items()) or "(every event off)"
+    return f"{d.id}\t{d.kind}\t{d.name}\t{target}\t{state}\t{mapped}"
 
 
 def register(app: Flask) -> None:
@@ -106,7 +107,7 @@ def register(app: Flask) -> None:
         except DestinationError as exc:
             _fail(as_json, str(exc))
         payload = {"ok": True, "destination": configure.public(row)}
-        text = f"destination {row['id']} created\n{_describe(row)}"
+        text = f"destination {row.id} created\n{_describe(row)}"
         if secret:
             payload["signing_secret"] = secret
             text += f"\nsigning secret: {secret}\nIt is shown once; store it now."
@@ -135,7 +136,7 @@ def register(app: Flask) -> None:
         try:
             with db.connection() as conn:
                 current = store.get_destination(conn, space_id, destination_id)
-            row = configure.set_event_map(space_id, destination_id, _event_map(pairs, off, current["event_map"]))
+            row = configure.set_event_map(space_id, destination_id, _event_map(pairs, off, current.event_map))
         except NotFound as exc:
             _fail(as_json, str(exc))
         except DestinationError as exc:

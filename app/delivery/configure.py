@@ -13,6 +13,7 @@ from app.delivery import credentials, store
 from app.conversion.wake import DELIVERY, wake
 from app.delivery.destinations import DestinationError, webhook
 from app.delivery.kinds import KINDS
+from app.delivery.rows import Destination
 from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock, ssrf
 
@@ -70,7 +71,7 @@ def check_address(kind: str, config: dict) -> None:
 
 def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name: str | None = None,
                        event_map: dict | None = None, check_host: bool = False,
-                       accept_test: bool = False) -> tuple[dict, str | None]:
+                       accept_test: bool = False) -> tuple[Destination, str | None]:
     """Validate and save a destination; return (its row, the webhook secret shown this once or None).
 
     Raises DestinationError with a message naming the bad field. `check_host` also refuses a URL
@@ -95,7 +96,8 @@ def create_destination(space_id: int, kind: str, fields: dict[str, Any], *, name
 
 
 def update_destination(space_id: int, destination_id: int, fields: dict[str, Any], *, name: str | None,
-                       event_map: dict | None, check_host: bool = False, accept_test: bool | None = None) -> dict:
+                       event_map: dict | None, check_host: bool = False,
+                       accept_test: bool | None = None) -> Destination:
     """Change a destination's name, settings and event map (validated like create_destination).
 
     The kind never changes. A CAPI access token is replaced only when `fields` carries one (an
@@ -103,7 +105,7 @@ def update_destination(space_id: int, destination_id: int, fields: dict[str, Any
     Deliveries already queued are sent with the new settings. NotFound when not the space's.
     """
     with db.connection() as conn:
-        kind = store.get_destination(conn, space_id, destination_id)["kind"]
+        kind = store.get_destination(conn, space_id, destination_id).kind
     module = KINDS[kind]
     fields = {**module.app_defaults(current_app.config), **fields}
     config = module.check_settings(fields)
@@ -121,41 +123,41 @@ def update_destination(space_id: int, destination_id: int, fields: dict[str, Any
             accept_test=None if accept_test is None and module.TEST_SWITCH else module.accepts_test(config, accept_test))
 
 
-def set_event_map(space_id: int, destination_id: int, event_map: dict) -> dict:
+def set_event_map(space_id: int, destination_id: int, event_map: dict) -> Destination:
     """Replace a destination's event map (validated); NotFound when it is not the space's."""
     with db.transaction() as conn:
         destination = store.get_destination(conn, space_id, destination_id)
-        return store.update_event_map(conn, space_id, destination_id, check_event_map(event_map, destination["kind"]))
+        return store.update_event_map(conn, space_id, destination_id, check_event_map(event_map, destination.kind))
 
 
-def rotate_webhook_secret(space_id: int, destination_id: int) -> tuple[dict, str]:
+def rotate_webhook_secret(space_id: int, destination_id: int) -> tuple[Destination, str]:
     """New signing secret for a webhook (shown once); the old one also signs for KEY_GRACE_HOURS."""
     app = current_app._get_current_object()
     secret = webhook.new_secret()
     grace_until: datetime = clock.now() + timedelta(hours=app.config["KEY_GRACE_HOURS"])
     with db.transaction() as conn:
         destination = store.get_destination(conn, space_id, destination_id)
-        if not KINDS[destination["kind"]].ROTATES_SECRET:
+        if not KINDS[destination.kind].ROTATES_SECRET:
             raise DestinationError("only webhook destinations have a signing secret to rotate")
         row = store.rotate_destination_secret(
-            conn, space_id, destination_id, secret=credentials.seal_secret(app, space_id, destination["kind"], secret),
+            conn, space_id, destination_id, secret=credentials.seal_secret(app, space_id, destination.kind, secret),
             secret_hint=credentials.hint(secret), grace_until=grace_until)
     return row, secret
 
 
-def pause(space_id: int, destination_id: int, reason: str = "paused by an operator") -> dict:
+def pause(space_id: int, destination_id: int, reason: str = "paused by an operator") -> Destination:
     """Pause a destination: its deliveries wait (nothing is dropped) until it is resumed."""
     with db.transaction() as conn:
         return store.pause_destination(conn, space_id, destination_id, now=clock.now(), reason=reason)
 
 
-def delete(space_id: int, destination_id: int) -> dict:
+def delete(space_id: int, destination_id: int) -> Destination:
     """Delete a destination; its history stays readable (store.delete_destination). NotFound when not the space's."""
     with db.transaction() as conn:
         return store.delete_destination(conn, space_id, destination_id, now=clock.now())
 
 
-def resume(space_id: int, destination_id: int) -> dict:
+def resume(space_id: int, destination_id: int) -> Destination:
     """Resume a destination; everything it held becomes due now."""
     with db.transaction() as conn:
         row = store.resume_destination(conn, space_id, destination_id, now=clock.now())
@@ -163,14 +165,14 @@ def resume(space_id: int, destination_id: int) -> dict:
     return row
 
 
-def public(destination: dict) -> dict:
-    """A destination as shown to operators and scripts: settings and hints, never a secret."""
+def public(destination: Destination) -> dict:
+    """A destination as shown to operators and scripts (CLI --json, HTTP JSON): settings and hints, never a secret."""
     return {
-        "id": destination["id"], "kind": destination["kind"], "name": destination["name"],
-        "config": destination["config"], "secret_hint": destination["secret_hint"],
-        "event_map": destination["event_map"], "created_at": destination["created_at"].isoformat(),
-        "paused_at": destination["paused_at"].isoformat() if destination["paused_at"] else None,
-        "paused_reason": destination["paused_reason"],
-        "failing_since": destination["failing_since"].isoformat() if destination["failing_since"] else None,
-        "accept_test": destination["accept_test"],
+        "id": destination.id, "kind": destination.kind, "name": destination.name,
+        "config": destination.config, "secret_hint": destination.secret_hint,
+        "event_map": destination.event_map, "created_at": destination.created_at.isoformat(),
+        "paused_at": destination.paused_at.isoformat() if destination.paused_at else None,
+        "paused_reason": destination.paused_reason,
+        "failing_since": destination.failing_since.isoformat() if destination.failing_since else None,
+        "accept_test": destination.accept_test,
     }

@@ -28,6 +28,7 @@ from app import db, services
 from app.delivery import credentials, schedule, store
 from app.delivery.kinds import KINDS
 from app.delivery.destinations import DeliveryError, Sent
+from app.delivery.rows import ClaimedDelivery, Destination, OpenDestination, Runtime
 from app.conversion.wake import DELIVERY, wake
 from app.lib import clock, ssrf
 from app.lib.group_commit import write_isolating
@@ -60,12 +61,13 @@ def http_client(app: Flask) -> httpx.Client:
     return services.of(app).delivery_http
 
 
-def destination_host(destination: dict) -> str:
+def destination_host(destination: Destination) -> str:
     """The host a destination calls, for logs: never its full URL (paths and queries carry partners' keys)."""
-    config = destination.get("config") or {}
+    config = destination.config or {}
     url = config.get("url") or config.get("url_template")
     if url is None:
-        return httpx.URL((destination.get("runtime") or {}).get("graph_base_url") or "https://graph.facebook.com").host
+        runtime = getattr(destination, "runtime", None)
+        return httpx.URL((runtime.graph_base_url if runtime else None) or "https://graph.facebook.com").host
     try:
         return httpx.URL(url.split("{", 1)[0]).host or "?"
     except (httpx.InvalidURL, ValueError):
@@ -116,24 +118,30 @@ def run(app: Flask, *, budget_seconds: float = BUDGET_SECONDS) -> int:
     return handled
 
 
-def _destinations(app: Flask, rows: list[dict], now: datetime) -> dict[tuple[int, int], dict | None]:
+def runtime(app: Flask) -> Runtime:
+    """What destinations' requests take from the app's settings."""
+    return Runtime(graph_base_url=app.config["GRAPH_API_BASE_URL"].rstrip("/"), public_url=app.config["PUBLIC_URL"])
+
+
+def _destinations(app: Flask, rows: list[ClaimedDelivery],
+                  now: datetime) -> dict[tuple[int, int], OpenDestination | None]:
     """The claimed rows' destinations with secrets opened (None when a secret no longer opens)."""
-    keys = sorted({(r["space_id"], r["destination_id"]) for r in rows})
+    keys = sorted({(r.space_id, r.destination_id) for r in rows})
     with db.connection() as conn:
         found = store.load_destinations(conn, keys)
-    runtime = {"graph_base_url": app.config["GRAPH_API_BASE_URL"].rstrip("/"), "public_url": app.config["PUBLIC_URL"]}
-    result: dict[tuple[int, int], dict | None] = {}
+    shared = runtime(app)
+    result: dict[tuple[int, int], OpenDestination | None] = {}
     for d in found:
         try:
-            secret = credentials.open_secret(app, d["space_id"], d["kind"], d["secret"]) if d["secret"] else None
+            secret = credentials.open_secret(app, d.space_id, d.kind, d.secret) if d.secret else None
             previous = None
-            if d["previous_secret"] and d["previous_secret_expires_at"] and d["previous_secret_expires_at"] > now:
-                previous = credentials.open_secret(app, d["space_id"], d["kind"], d["previous_secret"])
+            if d.previous_secret and d.previous_secret_expires_at and d.previous_secret_expires_at > now:
+                previous = credentials.open_secret(app, d.space_id, d.kind, d.previous_secret)
         except SealError:
-            log.error("destination %s of space %s: its secret does not open with this SECRET_KEY", d["id"], d["space_id"])
-            result[(d["space_id"], d["id"])] = None
+            log.error("destination %s of space %s: its secret does not open with this SECRET_KEY", d.id, d.space_id)
+            result[(d.space_id, d.id)] = None
             continue
-        result[(d["space_id"], d["id"])] = {**d, "secret": secret, "previous_secret": previous, "runtime": runtime}
+        result[(d.space_id, d.id)] = OpenDestination.of(d, secret=secret, previous_secret=previous, runtime=shared)
     return result
 
 
@@ -141,40 +149,40 @@ def _destinations(app: Flask, rows: list[dict], now: datetime) -> dict[tuple[int
 class _Batch:
     """A claimed batch whose requests are queued on the senders."""
     token: uuid.UUID
-    rows: list[dict]
+    rows: list[ClaimedDelivery]
     now: datetime
     results: list[dict]
     deferrals: list[tuple[int, int, datetime]]
-    units: list[tuple[dict, list[dict]]]
+    units: list[tuple[OpenDestination, list[ClaimedDelivery]]]
     futures: list[Future]
 
 
-def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[dict], now: datetime) -> _Batch:
+def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[ClaimedDelivery],
+           now: datetime) -> _Batch:
     """Sort the claimed rows into refusals, waits and requests, and queue the requests."""
     destinations = _destinations(app, rows, now)
     results: list[dict] = []
     deferrals: list[tuple[int, int, datetime]] = []
-    units: list[tuple[dict, list[dict]]] = []
-    batches: dict[tuple[int, int], list[dict]] = {}
-    rows.sort(key=lambda r: r["id"])
+    units: list[tuple[OpenDestination, list[ClaimedDelivery]]] = []
+    batches: dict[tuple[int, int], list[ClaimedDelivery]] = {}
+    rows.sort(key=lambda r: r.id)
     for row in rows:
-        row["stable_id"] = f"xt-{row['event_id']}-{row['destination_id']}"
-        destination = destinations.get((row["space_id"], row["destination_id"]))
+        destination = destinations.get((row.space_id, row.destination_id))
         if destination is None:
             results.append(_refused(row, now, "the destination's secret cannot be decrypted (SECRET_KEY changed?)"))
             continue
-        kind = KINDS[destination["kind"]]
-        if row["event"] not in destination["event_map"]:
-            results.append(_refused(row, now, f"{row['event']} is off in the destination's event map"))
+        kind = KINDS[destination.kind]
+        if row.event not in destination.event_map:
+            results.append(_refused(row, now, f"{row.event} is off in the destination's event map"))
             continue
         reason = kind.refuse(row, now)
         if reason:
             results.append(_refused(row, now, reason))
             continue
-        if not row["manual"]:
+        if not row.manual:
             due = kind.wait_until(row, now, app.config)
             if due is not None:
-                deferrals.append((row["space_id"], row["id"], due))
+                deferrals.append((row.space_id, row.id, due))
                 continue
         # Checked once the click is known (it adds fbc, address, agent): an event the destination
         # would refuse is never batched, so it cannot fail its neighbours.
@@ -185,10 +193,10 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
         if kind.BATCH_SIZE == 1:
             units.append((destination, [row]))
             continue
-        batch = batches.setdefault((row["space_id"], row["destination_id"]), [])
+        batch = batches.setdefault((row.space_id, row.destination_id), [])
         if len(batch) == kind.BATCH_SIZE:
             units.append((destination, batch))
-            batch = batches[(row["space_id"], row["destination_id"])] = []
+            batch = batches[(row.space_id, row.destination_id)] = []
         batch.append(row)
     for key, batch in batches.items():
         if batch:
@@ -198,8 +206,8 @@ def _start(app: Flask, pool: ThreadPoolExecutor, token: uuid.UUID, rows: list[di
     return _Batch(token, rows, now, results, deferrals, units, futures)
 
 
-def _attempt(client: httpx.Client, destination: dict, batch: list[dict],
-             now: datetime) -> list[tuple[list[dict], Sent | DeliveryError]]:
+def _attempt(client: httpx.Client, destination: OpenDestination, batch: list[ClaimedDelivery],
+             now: datetime) -> list[tuple[list[ClaimedDelivery], Sent | DeliveryError]]:
     """Send a unit (on a sender thread, outside the app context); return each part's rows and outcome.
 
     A batch of several rows refused with a permanent error is split in halves, and each half sent
@@ -214,13 +222,14 @@ def _attempt(client: httpx.Client, destination: dict, batch: list[dict],
             + _attempt(client, destination, batch[middle:], now))
 
 
-def _send_once(client: httpx.Client, destination: dict, batch: list[dict], now: datetime) -> Sent | DeliveryError:
+def _send_once(client: httpx.Client, destination: OpenDestination, batch: list[ClaimedDelivery],
+               now: datetime) -> Sent | DeliveryError:
     try:
-        return KINDS[destination["kind"]].send(client, destination, batch, now)
+        return KINDS[destination.kind].send(client, destination, batch, now)
     except DeliveryError as exc:
         return exc
     except Exception as exc:  # a bug in building one request must not wedge the batch
-        log.exception("delivery to destination %s (host %s) failed unexpectedly", destination["id"],
+        log.exception("delivery to destination %s (host %s) failed unexpectedly", destination.id,
                       destination_host(destination))
         return DeliveryError(f"internal error: {type(exc).__name__}")
 
@@ -230,9 +239,9 @@ def _finish(app: Flask, batch: _Batch) -> int:
     now = batch.now
     results = list(batch.results)
     streaks: dict[tuple[int, int], dict] = {}
-    failures: dict[tuple[int, int], tuple[dict, int, str]] = {}
+    failures: dict[tuple[int, int], tuple[OpenDestination, int, str]] = {}
     for (destination, _), future in zip(batch.units, batch.futures):
-        key = (destination["space_id"], destination["id"])
+        key = (destination.space_id, destination.id)
         streak = streaks.setdefault(key, {"ok": False, "failed": False, "gone": False})
         for rows, outcome in future.result():
             if isinstance(outcome, Sent):
@@ -245,8 +254,8 @@ def _finish(app: Flask, batch: _Batch) -> int:
             for row in rows:
                 results.append(_result(row, outcome, now))
     for destination, count, message in failures.values():
-        log.warning("destination %s of space %s (%s, host %s): %d attempt(s) failed, last: %s", destination["id"],
-                    destination["space_id"], destination["kind"], destination_host(destination), count, message[:200])
+        log.warning("destination %s of space %s (%s, host %s): %d attempt(s) failed, last: %s", destination.id,
+                    destination.space_id, destination.kind, destination_host(destination), count, message[:200])
     try:
         with db.transaction() as conn:
             written = store.record_results(conn, batch.token, now, results)
@@ -286,22 +295,22 @@ def _write_isolating(batch: _Batch, results: list[dict], streaks: dict[tuple[int
     return {r["id"] for r, ok in zip(results, outcomes) if ok is True}
 
 
-def _base(row: dict, now: datetime) -> dict:
-    return {"space_id": row["space_id"], "id": row["id"], "manual": row["manual"], "previous_status": row["status"],
-            "attempts": row["attempts"] if row["manual"] else row["attempts"] + 1, "started_at": now,
-            "auto_next_at": row["auto_next_at"], "status_code": None, "duration_ms": 0, "request_excerpt": "",
+def _base(row: ClaimedDelivery, now: datetime) -> dict:
+    return {"space_id": row.space_id, "id": row.id, "manual": row.manual, "previous_status": row.status,
+            "attempts": row.attempts if row.manual else row.attempts + 1, "started_at": now,
+            "auto_next_at": row.auto_next_at, "status_code": None, "duration_ms": 0, "request_excerpt": "",
             "response_excerpt": ""}
 
 
-def _refused(row: dict, now: datetime, reason: str) -> dict:
+def _refused(row: ClaimedDelivery, now: datetime, reason: str) -> dict:
     """A delivery that must not be sent: dead, with the reason logged as its attempt."""
     result = _base(row, now)
-    keep = row["status"] if row["manual"] and row["status"] == "delivered" else "dead"
+    keep = row.status if row.manual and row.status == "delivered" else "dead"
     result.update(status=keep, outcome="dead", next_attempt_at=None, auto_next_at=None, error=reason)
     return result
 
 
-def _result(row: dict, outcome: Sent | DeliveryError, now: datetime) -> dict:
+def _result(row: ClaimedDelivery, outcome: Sent | DeliveryError, now: datetime) -> dict:
     """The row's new state after one attempt (manual attempts never move the automatic schedule)."""
     result = _base(row, now)
     result.update(status_code=outcome.status_code, duration_ms=outcome.duration_ms,
@@ -311,15 +320,15 @@ def _result(row: dict, outcome: Sent | DeliveryError, now: datetime) -> dict:
         return result
     result["error"] = outcome.message
     if outcome.permanent:
-        status = "delivered" if row["status"] == "delivered" else "dead"
+        status = "delivered" if row.status == "delivered" else "dead"
         result.update(status=status, outcome="dead", next_attempt_at=None, auto_next_at=None)
         return result
     result["outcome"] = "failed"
-    if row["manual"]:
-        if row["status"] in ("dead", "delivered"):
-            result.update(status=row["status"], next_attempt_at=None)
+    if row.manual:
+        if row.status in ("dead", "delivered"):
+            result.update(status=row.status, next_attempt_at=None)
         else:
-            result.update(status="failed", next_attempt_at=row["auto_next_at"] or now)
+            result.update(status="failed", next_attempt_at=row.auto_next_at or now)
         return result
     delay = schedule.next_delay(result["attempts"], slow=outcome.slow, retry_after=outcome.retry_after)
     if delay is None:
@@ -343,13 +352,13 @@ def _note_streak(conn, space_id: int, destination_id: int, streak: dict, now: da
                                 reason=f"failing continuously since {state['failing_since']:%Y-%m-%d %H:%M} UTC")
 
 
-def _publish(app: Flask, changed: list[dict], rows: list[dict]) -> None:
+def _publish(app: Flask, changed: list[dict], rows: list[ClaimedDelivery]) -> None:
     """One live-feed message per status change (the publisher pipelines them and is fail-soft)."""
-    by_id = {r["id"]: r for r in rows}
+    by_id = {r.id: r for r in rows}
     publisher = services.of(app).publisher
     for r in changed:
         claimed = by_id[r["id"]]
         publisher.publish(feed_channel(r["space_id"]), {
-            "type": "delivery", "inbox_id": str(claimed["event_id"]), "delivery_id": str(r["id"]),
-            "destination_id": str(claimed["destination_id"]), "event": claimed["event"], "status": r["status"],
+            "type": "delivery", "inbox_id": str(claimed.event_id), "delivery_id": str(r["id"]),
+            "destination_id": str(claimed.destination_id), "event": claimed.event, "status": r["status"],
         })

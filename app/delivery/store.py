@@ -10,22 +10,28 @@ import uuid
 from datetime import date, datetime
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from app.delivery.rows import ClaimedDelivery, Destination, DESTINATION_FIELDS, SealedDestination, field_names
 from app.space.store import NotFound
 
 STATUSES = ("pending", "failed", "delivered", "dead")
 MAX_LIST = 500
 
-DESTINATION_COLUMNS = ("space_id, id, kind, name, config, secret_hint, event_map, created_at, paused_at,"
-                       " paused_reason, failing_since, accept_test, deleted_at")
+# Written from the dataclass, so the SELECT and the row type cannot drift apart.
+DESTINATION_COLUMNS = ", ".join(DESTINATION_FIELDS)
+SEALED_COLUMNS = ", ".join(field_names(SealedDestination))
+_DESTINATION = class_row(Destination)
+_SEALED = class_row(SealedDestination)
+_CLAIMED = class_row(ClaimedDelivery)
 
 
 def create_destination(conn: psycopg.Connection, space_id: int, *, kind: str, name: str, config: dict,
                        secret: bytes | None, secret_hint: str | None, event_map: dict, now: datetime,
-                       accept_test: bool = False) -> dict:
+                       accept_test: bool = False) -> Destination:
     """Insert a destination (secret already sealed); return its public row."""
-    return conn.execute(
+    return conn.cursor(row_factory=_DESTINATION).execute(
         "INSERT INTO destinations (space_id, kind, name, config, secret, secret_hint, event_map, created_at,"
         "                          accept_test)"
         " VALUES (%(space_id)s, %(kind)s, %(name)s, %(config)s, %(secret)s, %(hint)s, %(map)s, %(now)s,"
@@ -36,9 +42,9 @@ def create_destination(conn: psycopg.Connection, space_id: int, *, kind: str, na
     ).fetchone()
 
 
-def list_destinations(conn: psycopg.Connection, space_id: int, *, include_deleted: bool = False) -> list[dict]:
+def list_destinations(conn: psycopg.Connection, space_id: int, *, include_deleted: bool = False) -> list[Destination]:
     """The space's destinations, oldest first, without secrets (hints only); deleted ones only when asked."""
-    return conn.execute(
+    return conn.cursor(row_factory=_DESTINATION).execute(
         f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s"
         " AND (%(deleted)s OR deleted_at IS NULL) ORDER BY id",
         {"space_id": space_id, "deleted": include_deleted},
@@ -46,9 +52,9 @@ def list_destinations(conn: psycopg.Connection, space_id: int, *, include_delete
 
 
 def get_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *,
-                    include_deleted: bool = False) -> dict:
+                    include_deleted: bool = False) -> Destination:
     """One destination of the space (public columns), or NotFound (also for a deleted one unless asked)."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         f"SELECT {DESTINATION_COLUMNS} FROM destinations WHERE space_id = %(space_id)s AND id = %(id)s"
         " AND (%(deleted)s OR deleted_at IS NULL)",
         {"space_id": space_id, "id": destination_id, "deleted": include_deleted},
@@ -58,9 +64,9 @@ def get_destination(conn: psycopg.Connection, space_id: int, destination_id: int
     return row
 
 
-def update_event_map(conn: psycopg.Connection, space_id: int, destination_id: int, event_map: dict) -> dict:
+def update_event_map(conn: psycopg.Connection, space_id: int, destination_id: int, event_map: dict) -> Destination:
     """Replace the destination's event map; return the destination, or NotFound."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET event_map = %(map)s WHERE space_id = %(space_id)s AND id = %(id)s"
         f" RETURNING {DESTINATION_COLUMNS}",
         {"space_id": space_id, "id": destination_id, "map": Jsonb(event_map)},
@@ -71,9 +77,9 @@ def update_event_map(conn: psycopg.Connection, space_id: int, destination_id: in
 
 
 def rotate_destination_secret(conn: psycopg.Connection, space_id: int, destination_id: int, *, secret: bytes,
-                              secret_hint: str, grace_until: datetime) -> dict:
+                              secret_hint: str, grace_until: datetime) -> Destination:
     """Install a new sealed secret; the old one is kept (sealed) as previous until `grace_until`."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET previous_secret = secret, previous_secret_expires_at = %(grace)s,"
         " secret = %(secret)s, secret_hint = %(hint)s"
         " WHERE space_id = %(space_id)s AND id = %(id)s"
@@ -86,9 +92,9 @@ def rotate_destination_secret(conn: psycopg.Connection, space_id: int, destinati
 
 
 def pause_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime,
-                      reason: str) -> dict:
+                      reason: str) -> Destination:
     """Pause the destination and hold its open deliveries (their due time becomes 'infinity')."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET paused_at = coalesce(paused_at, %(now)s), paused_reason = %(reason)s"
         f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
         {"space_id": space_id, "id": destination_id, "now": now, "reason": reason},
@@ -104,10 +110,10 @@ def pause_destination(conn: psycopg.Connection, space_id: int, destination_id: i
     return row
 
 
-def delete_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> dict:
+def delete_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> Destination:
     """Delete a destination: it keeps its row and history but gets no new deliveries, and its open
     deliveries end as dead ("destination deleted"); NotFound when not the space's (or already deleted)."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET deleted_at = %(now)s, paused_at = coalesce(paused_at, %(now)s),"
         " paused_reason = 'deleted'"
         " WHERE space_id = %(space_id)s AND id = %(id)s AND deleted_at IS NULL"
@@ -125,9 +131,9 @@ def delete_destination(conn: psycopg.Connection, space_id: int, destination_id: 
     return row
 
 
-def resume_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> dict:
+def resume_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, now: datetime) -> Destination:
     """Unpause: held deliveries become due now, and the failure streak starts over."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET paused_at = NULL, paused_reason = NULL, failing_since = NULL"
         f" WHERE space_id = %(space_id)s AND id = %(id)s RETURNING {DESTINATION_COLUMNS}",
         {"space_id": space_id, "id": destination_id},
@@ -152,10 +158,10 @@ def note_destination_outcome(conn: psycopg.Connection, space_id: int, destinatio
     ).fetchone()
 
 
-def load_destinations(conn: psycopg.Connection, keys: list[tuple[int, int]]) -> list[dict]:
+def load_destinations(conn: psycopg.Connection, keys: list[tuple[int, int]]) -> list[SealedDestination]:
     """Destinations by (space_id, id), with their sealed secrets (worker only)."""
-    return conn.execute(
-        f"SELECT {DESTINATION_COLUMNS}, secret, previous_secret, previous_secret_expires_at FROM destinations"
+    return conn.cursor(row_factory=_SEALED).execute(
+        f"SELECT {SEALED_COLUMNS} FROM destinations"
         " WHERE (space_id, id) IN (SELECT * FROM unnest(%(spaces)s::bigint[], %(ids)s::bigint[]))",
         {"spaces": [k[0] for k in keys], "ids": [k[1] for k in keys]},
     ).fetchall()
@@ -173,7 +179,8 @@ WITH claimed AS (
               d.manual_requested_at, d.auto_next_at
 )
 SELECT c.space_id, c.id, c.event_id, c.destination_id, c.event, c.status, c.attempts,
-       c.manual_requested_at IS NOT NULL AS manual, c.auto_next_at, s.slug AS space_slug,
+       c.manual_requested_at IS NOT NULL AS manual, c.auto_next_at,
+       'xt-' || c.event_id || '-' || c.destination_id AS stable_id, s.slug AS space_slug,
        e.uid, coalesce(e.tg_id, j.tg_id) AS tg_id, e.eid, e.value, e.currency, e.occurred_at_ms,
        e.received_at, e.source, e.flags, e.test,
        k.created_at AS clicked_at, k.link_slug, k.link_kind, k.fbclid, k.fbc, k.fbp, k.campaign_name,
@@ -202,14 +209,14 @@ LEFT JOIN LATERAL (
 
 
 def claim_due_deliveries(conn: psycopg.Connection, *, now: datetime, lease_until: datetime,
-                         limit: int) -> tuple[uuid.UUID, list[dict]]:
+                         limit: int) -> tuple[uuid.UUID, list[ClaimedDelivery]]:
     """Lease up to `limit` due deliveries (any space) with everything needed to send them.
 
     The lease is the row's next_attempt_at: if the worker dies, the row is simply due again when
     the lease ends. SKIP LOCKED lets workers claim side by side; the token guards the write-back.
     """
     token = uuid.uuid4()
-    rows = conn.execute(_CLAIM, {"now": now, "lease_until": lease_until, "token": token,
+    rows = conn.cursor(row_factory=_CLAIMED).execute(_CLAIM, {"now": now, "lease_until": lease_until, "token": token,
                                  "limit": max(1, min(limit, 1000))}).fetchall()
     return token, rows
 
@@ -426,9 +433,9 @@ def replay_since(conn: psycopg.Connection, space_id: int, destination_id: int, s
 
 def update_destination(conn: psycopg.Connection, space_id: int, destination_id: int, *, name: str, config: dict,
                         secret: bytes | None, secret_hint: str | None, event_map: dict,
-                        accept_test: bool | None = None) -> dict:
+                        accept_test: bool | None = None) -> Destination:
     """Write a destination's edited columns; a NULL secret (or accept_test) keeps the stored one."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_DESTINATION).execute(
         "UPDATE destinations SET name = %(name)s, config = %(config)s, event_map = %(map)s,"
         " secret = coalesce(%(secret)s, secret), secret_hint = coalesce(%(hint)s, secret_hint),"
         " accept_test = coalesce(%(accept_test)s, accept_test)"

@@ -26,7 +26,8 @@ from app import db
 from app.delivery import credentials, store
 from app.delivery.kinds import KINDS
 from app.delivery.destinations import DeliveryError, DestinationError, Sent, excerpt
-from app.delivery.dispatch import http_client
+from app.delivery.dispatch import http_client, runtime
+from app.delivery.rows import ClaimedDelivery, OpenDestination
 from app.lib import clock
 from app.lib.secretbox import SealError
 from app.space.store import NotFound
@@ -75,19 +76,19 @@ class _Recorder:
         return self.received
 
 
-def _delivery(space_slug: str, destination: dict, event: str, test_id: str, now) -> dict:
-    """A delivery row shaped like the worker's claim, for a made-up event marked as a test."""
-    return {
-        "space_id": destination["space_id"], "id": 0, "event_id": 0, "destination_id": destination["id"],
-        "event": event, "status": "pending", "attempts": 0, "manual": True, "auto_next_at": None,
-        "space_slug": space_slug, "stable_id": test_id, "uid": test_id, "tg_id": None, "eid": test_id,
-        "value": TEST_VALUE if event == "deposit" else None, "currency": "USD",
-        "occurred_at_ms": clock.to_ms(now), "received_at": now, "source": TEST_SOURCE, "flags": ["test"],
-        "test": True,
-        "clicked_at": None, "link_slug": None, "link_kind": None, "fbclid": None, "fbc": None, "fbp": None,
-        "campaign_name": None, "utm_source": None, "utm_medium": None, "utm_campaign": None, "utm_content": None,
-        "utm_term": None, "client_ip": None, "user_agent": None, "country": None,
-    }
+def _delivery(space_slug: str, destination: OpenDestination, event: str, test_id: str, now) -> ClaimedDelivery:
+    """A delivery row of the worker's claim's type, for a made-up event marked as a test."""
+    return ClaimedDelivery(
+        space_id=destination.space_id, id=0, event_id=0, destination_id=destination.id,
+        event=event, status="pending", attempts=0, manual=True, auto_next_at=None,
+        space_slug=space_slug, stable_id=test_id, uid=test_id, tg_id=None, eid=test_id,
+        value=TEST_VALUE if event == "deposit" else None, currency="USD",
+        occurred_at_ms=clock.to_ms(now), received_at=now, source=TEST_SOURCE, flags=["test"],
+        test=True,
+        clicked_at=None, link_slug=None, link_kind=None, fbclid=None, fbc=None, fbp=None,
+        campaign_name=None, utm_source=None, utm_medium=None, utm_campaign=None, utm_content=None,
+        utm_term=None, client_ip=None, user_agent=None, country=None,
+    )
 
 
 def _redactor(hidden: list[str]):
@@ -116,28 +117,26 @@ def send_test_event(app: Flask, space_id: int, space_slug: str, destination_id: 
     if not found:
         raise NotFound(f"no destination {destination_id} in this space")
     row = found[0]
-    if event not in row["event_map"]:
+    if event not in row.event_map:
         raise DestinationError(f"{event} is off in this destination's event map; map it to send a test",
                                field="event")
     now = clock.now()
     test_id = TEST_PREFIX + secrets.token_hex(8)
-    result = SendReport(event=event, event_name=row["event_map"][event], test_id=test_id)
+    result = SendReport(event=event, event_name=row.event_map[event], test_id=test_id)
     try:
-        secret = credentials.open_secret(app, space_id, row["kind"], row["secret"]) if row["secret"] else None
+        secret = credentials.open_secret(app, space_id, row.kind, row.secret) if row.secret else None
         previous = None
-        if row["previous_secret"] and row["previous_secret_expires_at"] and row["previous_secret_expires_at"] > now:
-            previous = credentials.open_secret(app, space_id, row["kind"], row["previous_secret"])
+        if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
+            previous = credentials.open_secret(app, space_id, row.kind, row.previous_secret)
     except SealError:
         result.error = "the destination's secret cannot be decrypted (SECRET_KEY changed?); create it again"
         result.permanent = True
         return result
-    destination = {**row, "secret": secret, "previous_secret": previous,
-                   "runtime": {"graph_base_url": app.config["GRAPH_API_BASE_URL"].rstrip("/"),
-                               "public_url": app.config["PUBLIC_URL"]}}
+    destination = OpenDestination.of(row, secret=secret, previous_secret=previous, runtime=runtime(app))
     recorder = _Recorder(http_client(app))
     started = time.perf_counter()
     try:
-        outcome: Sent | DeliveryError = KINDS[row["kind"]].send(
+        outcome: Sent | DeliveryError = KINDS[row.kind].send(
             recorder, destination, [_delivery(space_slug, destination, event, test_id, now)], now)
     except DeliveryError as exc:
         outcome = exc

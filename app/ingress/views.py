@@ -254,6 +254,6 @@ def _apply_link(conn, space_id: int, fields: dict) -> None:
     link = link_store.find_link_by_slug(conn, space_id, fields["link_slug"])
     if link is None:
         return
-    fields["link_id"] = link["id"]
-    for name, value in link["campaign_defaults"].items():
+    fields["link_id"] = link.id
+    for name, value in link.campaign_defaults.items():
         fields.setdefault(name, value)

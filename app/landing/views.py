@@ -25,6 +25,7 @@ from app.lib.geoip import CountryDatabase
 from app.lib.proxies import TrustedProxies
 from app.link import store as link_store
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, destination
+from app.link.rows import Link
 from app.conversion.announce import announce_event
 from app.telegram import pool as telegram_pool
 from app.web.headers import csp_nonce
@@ -123,7 +124,7 @@ def _unavailable():
     return response
 
 
-def _find_link(slug: str, space_id: int | None) -> dict | None:
+def _find_link(slug: str, space_id: int | None) -> Link | None:
     state = _landing()
     key = (slug, space_id)
     cached = state.links.get(key)
@@ -135,23 +136,23 @@ def _find_link(slug: str, space_id: int | None) -> dict | None:
     return link
 
 
-def forget_link(link: dict) -> None:
+def forget_link(link: Link) -> None:
     """Make this process look `link` up afresh on its next landing (after an edit, archive or restore).
 
     Other web processes see the change once their cached copy expires (LINK_CACHE_SECONDS).
     """
     state = _landing()
-    state.links.forget((link["slug"], None))
-    state.links.forget((link["slug"], link["space_id"]))
+    state.links.forget((link.slug, None))
+    state.links.forget((link.slug, link.space_id))
 
 
-def _cookie_signature(link: dict, uid: str, issued_ms: int) -> str:
-    message = f"{link['space_id']}:{link['id']}:{uid}:{issued_ms}".encode()
+def _cookie_signature(link: Link, uid: str, issued_ms: int) -> str:
+    message = f"{link.space_id}:{link.id}:{uid}:{issued_ms}".encode()
     digest = hmac.new(_landing().cookie_key, message, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _reused_uid(link: dict, now_ms: int) -> str | None:
+def _reused_uid(link: Link, now_ms: int) -> str | None:
     """The uid of this browser's earlier click on this link, when its signed cookie is still in the window."""
     window = _landing().reuse_seconds
     raw = request.cookies.get(COOKIE_NAME)
@@ -168,21 +169,21 @@ def _reused_uid(link: dict, now_ms: int) -> str | None:
     return uid
 
 
-def _click_fields(link: dict, now_ms: int) -> dict:
+def _click_fields(link: Link, now_ms: int) -> dict:
     """Everything a click stores from the request: attribution parameters, referrer, agent, address, country.
 
     Values too long to keep are cut or dropped by app/lib/click_text.py and named in `flags`.
     """
     args, headers, state = request.args, request.headers, _landing()
     flags: list[str] = []
-    fields: dict[str, Any] = {"link_id": link["id"], "link_slug": link["slug"], "flags": flags}
+    fields: dict[str, Any] = {"link_id": link.id, "link_slug": link.slug, "flags": flags}
     fbclid = click_text.fit("fbclid", args.get("fbclid"), flags)
     if fbclid is not None:
         fields["fbclid"] = fbclid
         # Meta's fbc format; the fbclid goes in byte for byte (re-casing breaks attribution).
         fields["fbc"] = f"fb.1.{now_ms}.{fbclid}"
     fields["fbp"] = click_text.fit("fbp", request.cookies.get("_fbp"), flags)
-    defaults = link["campaign_defaults"]
+    defaults = link.campaign_defaults
     for name in CAMPAIGN_DEFAULT_FIELDS:
         fields[name] = click_text.fit(name, args.get(name), flags) or defaults.get(name)
     for name in FACEBOOK_FIELDS:
@@ -198,25 +199,25 @@ def _click_fields(link: dict, now_ms: int) -> dict:
     return fields
 
 
-def _record_click(link: dict, uid: str, now, fields: dict) -> None:
+def _record_click(link: Link, uid: str, now, fields: dict) -> None:
     """Store the click and, when the link emits it, its contact event (committed together); then announce it."""
     contact = None
-    if link["emit_contact"]:
+    if link.emit_contact:
         # eid = uid: any later contact for this uid with the same eid is a duplicate.
         contact = EventIn(event="contact", uid=uid, tg_id=None, eid=uid, value=None, currency="USD",
                           occurred_at_ms=clock.to_ms(now))
-    outcome = _landing().writer.submit(PendingClick(link["space_id"], uid, now, fields, contact))
+    outcome = _landing().writer.submit(PendingClick(link.space_id, uid, now, fields, contact))
     if outcome is not None and outcome[0]:
-        announce_event(link["space_id"], outcome[1], contact, uid)
+        announce_event(link.space_id, outcome[1], contact, uid)
 
 
-def _channel_invite(link: dict, uid: str | None, now) -> tuple[str | None, str | None]:
+def _channel_invite(link: Link, uid: str | None, now) -> tuple[str | None, str | None]:
     """A channel link naming a connected channel: its per-click invite link and that click's uid (app/telegram/pool.py).
 
     `now` None: a bot or preview, pointed at the shared link without claiming one. (None, None)
     for other links, or when storage is unavailable (the landing then goes on as for any link).
     """
-    if link["kind"] != "channel":
+    if link.kind != "channel":
         return None, None
     try:
         if now is None:
@@ -233,14 +234,14 @@ def is_a_visit() -> bool:
     return not useragents.is_prefetch(request.headers)
 
 
-def _send_on(link: dict, uid: str | None, url: str | None = None):
+def _send_on(link: Link, uid: str | None, url: str | None = None):
     """The page that opens `url` (else the link's destination) at once, button as fallback, or a plain 302."""
-    url = url or destination(link["kind"], link["target"], uid)
-    if link["mode"] == "redirect":
+    url = url or destination(link.kind, link.target, uid)
+    if link.mode == "redirect":
         response = redirect(url, 302)
     else:
         # The compiled template directly: the page needs none of Flask's context processors.
-        response = current_app.response_class(_landing().open_page.render(url=url, kind=link["kind"], nonce=csp_nonce()),
+        response = current_app.response_class(_landing().open_page.render(url=url, kind=link.kind, nonce=csp_nonce()),
                                               mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
@@ -292,7 +293,7 @@ def show_landing(slug: str):
         _record_click(link, uid, now, _click_fields(link, now_ms))
     except db.StorageUnavailable as exc:
         # The ad click is paid for: send the person on even though this click cannot be counted.
-        current_app.logger.warning("landing %s: click not recorded, storage unavailable: %s", link["slug"], exc)
+        current_app.logger.warning("landing %s: click not recorded, storage unavailable: %s", link.slug, exc)
         return _send_on(link, None, invite_url)
     except RowRefused:
         # This click alone was set aside (counted and logged by its writer); the visitor goes on.
@@ -303,6 +304,6 @@ def show_landing(slug: str):
         # Written by hand: every character of value and path is cookie-safe ([A-Za-z0-9._-] and
         # the slug's [A-Za-z0-9_-]), so werkzeug's general quoting has nothing to do.
         value = f"{uid}.{now_ms}.{_cookie_signature(link, uid, now_ms)}"
-        response.headers.add("Set-Cookie", f"{COOKIE_NAME}={value}; Max-Age={window}; Path=/{link['slug']}; HttpOnly;"
+        response.headers.add("Set-Cookie", f"{COOKIE_NAME}={value}; Max-Age={window}; Path=/{link.slug}; HttpOnly;"
                                            f" SameSite=Lax{'; Secure' if request.is_secure else ''}")
     return response

@@ -7,18 +7,19 @@ from app import db
 from app.lib import clock
 from app.telegram import pool as telegram_pool
 from app.link import domains, store
+from app.link.rows import Link
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, LinkError, parse_link, reserved_slugs
 from app.link.urls import landing_urls, verified_hosts as _verified_hosts
 from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space.cli import space_or_fail as _space
 
 
-def _link_json(link: dict, verified_hosts: list[str]) -> dict:
-    return {"slug": link["slug"], "name": link["name"], "kind": link["kind"], "target": link["target"],
-            "mode": link["mode"], "emit_contact": link["emit_contact"],
-            "campaign_defaults": link["campaign_defaults"], **landing_urls(link, verified_hosts),
-            "created_at": link["created_at"].isoformat(),
-            "archived_at": link["archived_at"].isoformat() if link["archived_at"] else None}
+def _link_json(link: Link, verified_hosts: list[str]) -> dict:
+    return {"slug": link.slug, "name": link.name, "kind": link.kind, "target": link.target,
+            "mode": link.mode, "emit_contact": link.emit_contact,
+            "campaign_defaults": link.campaign_defaults, **landing_urls(link, verified_hosts),
+            "created_at": link.created_at.isoformat(),
+            "archived_at": link.archived_at.isoformat() if link.archived_at else None}
 
 
 def _domain_json(row: dict) -> dict:
@@ -75,7 +76,7 @@ def register(app: Flask) -> None:
             hosts = _verified_hosts(conn, row["id"])
         telegram_pool.link_saved(current_app._get_current_object(), link)
         payload = {"ok": True, "space": row["slug"], **_link_json(link, hosts)}
-        _emit(as_json, payload, f"link {link['slug']} created: {payload['landing_url']}")
+        _emit(as_json, payload, f"link {link.slug} created: {payload['landing_url']}")
 
     @link_group.command("list")
     @click.argument("space")

@@ -2,12 +2,15 @@
 from datetime import date, datetime
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from app.link.parse import LinkIn
+from app.link.rows import LINK_FIELDS, Link
 
-LINK_COLUMNS = ("space_id, id, slug, name, kind, target, mode, emit_contact, campaign_defaults, created_at, updated_at,"
-                " archived_at")
+# Written from the dataclass, so the SELECT and the row type cannot drift apart.
+LINK_COLUMNS = ", ".join(LINK_FIELDS)
+_LINK = class_row(Link)
 DOMAIN_COLUMNS = "space_id, hostname, created_at, verified_at, checked_at, check_note"
 MAX_LIST = 1000
 
@@ -24,7 +27,7 @@ class HostnameTaken(ValueError):
     """Another space has already verified this hostname."""
 
 
-def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: datetime) -> dict:
+def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: datetime) -> Link:
     """Insert a link; SlugTaken when the slug is in use anywhere (landings share the tracker's hosts).
 
     The slug's row in global_names (the cross-space directory) decides: its primary key refuses a
@@ -34,7 +37,7 @@ def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: date
         with conn.transaction():
             conn.execute("INSERT INTO global_names (kind, name, space_id) VALUES ('link_slug', %(slug)s, %(space_id)s)",
                          {"slug": link.slug, "space_id": space_id})
-            return conn.execute(
+            return conn.cursor(row_factory=_LINK).execute(
                 "INSERT INTO links (space_id, slug, name, kind, target, mode, emit_contact, campaign_defaults,"
                 " created_at, updated_at) VALUES (%(space_id)s, %(slug)s, %(name)s, %(kind)s, %(target)s, %(mode)s,"
                 " %(emit_contact)s, %(defaults)s, %(now)s, %(now)s) RETURNING " + LINK_COLUMNS,
@@ -46,9 +49,9 @@ def create_link(conn: psycopg.Connection, space_id: int, link: LinkIn, now: date
         raise SlugTaken(f"slug {link.slug!r} is already used by another link") from None
 
 
-def update_link(conn: psycopg.Connection, space_id: int, slug: str, link: LinkIn, now: datetime) -> dict:
+def update_link(conn: psycopg.Connection, space_id: int, slug: str, link: LinkIn, now: datetime) -> Link:
     """Rewrite every field of the space's link `slug` but the slug itself (running ads use it); NotFound if none."""
-    row = conn.execute(
+    row = conn.cursor(row_factory=_LINK).execute(
         "UPDATE links SET name = %(name)s, kind = %(kind)s, target = %(target)s, mode = %(mode)s,"
         " emit_contact = %(emit_contact)s, campaign_defaults = %(defaults)s, updated_at = %(now)s"
         " WHERE space_id = %(space_id)s AND slug = %(slug)s RETURNING " + LINK_COLUMNS,
@@ -60,12 +63,12 @@ def update_link(conn: psycopg.Connection, space_id: int, slug: str, link: LinkIn
     return row
 
 
-def set_link_archived(conn: psycopg.Connection, space_id: int, slug: str, archived: bool, now: datetime) -> dict:
+def set_link_archived(conn: psycopg.Connection, space_id: int, slug: str, archived: bool, now: datetime) -> Link:
     """Archive (keeping the first archive time) or restore the space's link `slug`; NotFound if none.
 
     The row stays, so an archived link keeps its clicks and its slug stays taken.
     """
-    row = conn.execute(
+    row = conn.cursor(row_factory=_LINK).execute(
         "UPDATE links SET archived_at = CASE WHEN %(archived)s THEN coalesce(archived_at, %(now)s) END,"
         " updated_at = %(now)s WHERE space_id = %(space_id)s AND slug = %(slug)s RETURNING " + LINK_COLUMNS,
         {"space_id": space_id, "slug": slug, "archived": archived, "now": now},
@@ -75,9 +78,9 @@ def set_link_archived(conn: psycopg.Connection, space_id: int, slug: str, archiv
     return row
 
 
-def list_links(conn: psycopg.Connection, space_id: int, limit: int = MAX_LIST) -> list[dict]:
+def list_links(conn: psycopg.Connection, space_id: int, limit: int = MAX_LIST) -> list[Link]:
     """The space's links, archived ones included, newest first (at most MAX_LIST)."""
-    return conn.execute(
+    return conn.cursor(row_factory=_LINK).execute(
         "SELECT " + LINK_COLUMNS + " FROM links WHERE space_id = %(space_id)s ORDER BY id DESC LIMIT %(limit)s",
         {"space_id": space_id, "limit": max(1, min(limit, MAX_LIST))},
     ).fetchall()
@@ -99,20 +102,20 @@ def count_clicks_by_link(conn: psycopg.Connection, space_id: int, slugs: list[st
     return {row["link_slug"]: int(row["n"]) for row in rows}
 
 
-def find_link_by_slug(conn: psycopg.Connection, space_id: int, slug: str) -> dict | None:
+def find_link_by_slug(conn: psycopg.Connection, space_id: int, slug: str) -> Link | None:
     """The space's link with this slug, or None."""
-    return conn.execute(
+    return conn.cursor(row_factory=_LINK).execute(
         "SELECT " + LINK_COLUMNS + " FROM links WHERE space_id = %(space_id)s AND slug = %(slug)s",
         {"space_id": space_id, "slug": slug},
     ).fetchone()
 
 
-def find_landing_link(conn: psycopg.Connection, slug: str, space_id: int | None) -> dict | None:
+def find_landing_link(conn: psycopg.Connection, slug: str, space_id: int | None) -> Link | None:
     """The live link a landing serves at /<slug>: any space's on the tracker's hosts (space_id None), else that space's.
 
     Archived links are not served (None), exactly like unknown slugs.
     """
-    return conn.execute(
+    return conn.cursor(row_factory=_LINK).execute(
         "SELECT " + LINK_COLUMNS + " FROM links"
         " WHERE space_id = coalesce(%(space_id)s::bigint,"
         "   (SELECT space_id FROM global_names WHERE kind = 'link_slug' AND name = %(slug)s))"

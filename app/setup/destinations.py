@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, g, make_response, redirect, ren
 from app import db
 from app.delivery import configure, store, test_send
 from app.delivery.destinations import DestinationError
+from app.delivery.rows import Destination
 from app.conversion.events import CANONICAL_EVENTS
 from app.lib import clock
 from app.web.screen import can, done, not_found, notice, open_space, render_screen
@@ -25,7 +26,7 @@ DONE = {
 }
 
 
-def _destination(space: dict, destination_id: int) -> dict:
+def _destination(space: dict, destination_id: int) -> Destination:
     """The space's destination, or a 404 (another space's id is not revealed)."""
     with db.connection() as conn:
         try:
@@ -61,7 +62,7 @@ def _shared(space: dict) -> dict:
     return {"kinds": configure.KINDS, "events": CANONICAL_EVENTS, "is_admin": can(space, "admin")}
 
 
-def _form_context(space: dict, kind: str, *, destination: dict | None, values: dict, mapping: dict,
+def _form_context(space: dict, kind: str, *, destination: Destination | None, values: dict, mapping: dict,
                   errors: dict, **extra) -> dict:
     """What the new/edit form needs, whatever the outcome of a POST."""
     return {"kind": kind, "kind_spec": configure.KINDS[kind], "destination": destination, "values": values,
@@ -70,11 +71,11 @@ def _form_context(space: dict, kind: str, *, destination: dict | None, values: d
             "allow_private": current_app.config["ALLOW_PRIVATE_DESTINATIONS"], **_shared(space), **extra}
 
 
-def _settings_values(destination: dict) -> dict:
+def _settings_values(destination: Destination) -> dict:
     """A saved destination's settings as form values (the access token is never one of them)."""
-    config = destination["config"]
-    values = {"name": destination["name"], "accept_test": destination["accept_test"]}
-    module = configure.KINDS[destination["kind"]]
+    config = destination.config
+    values = {"name": destination.name, "accept_test": destination.accept_test}
+    module = configure.KINDS[destination.kind]
     for name in module.FORM_FIELDS:
         if name != module.SECRET_FIELD:
             value = config.get(name)
@@ -194,10 +195,10 @@ def create_destination(space: str):
     return done(".show_destinations", space_row, "created")
 
 
-def _reveal_secret(space: dict, destination: dict, secret: str, *, created: bool):
+def _reveal_secret(space: dict, destination: Destination, secret: str, *, created: bool):
     """Redirect to the page that shows a webhook signing secret this one time (held server-side till then)."""
     reveal = once.hold_secret(space["id"], {"secret": secret})
-    return redirect(url_for(".show_secret", space=space["slug"], destination_id=destination["id"], reveal=reveal,
+    return redirect(url_for(".show_secret", space=space["slug"], destination_id=destination.id, reveal=reveal,
                             created=int(created)), 303)
 
 
@@ -214,14 +215,14 @@ def show_secret(space: str, destination_id: int):
     return once.no_store(make_response(body, status))
 
 
-def _edit_page(space: dict, destination: dict, *, status: int = 200, values: dict | None = None,
+def _edit_page(space: dict, destination: Destination, *, status: int = 200, values: dict | None = None,
                mapping: dict | None = None, errors: dict | None = None, **extra):
     return render_screen(
         "setup/destinations/form.html", space, "destinations", status=status,
-        **_form_context(space, destination["kind"], destination=destination,
+        **_form_context(space, destination.kind, destination=destination,
                         values=values if values is not None else _settings_values(destination),
-                        mapping=mapping if mapping is not None else _shown_map(destination["kind"],
-                                                                               destination["event_map"]),
+                        mapping=mapping if mapping is not None else _shown_map(destination.kind,
+                                                                               destination.event_map),
                         errors=errors or {}, **extra))
 
 
@@ -240,7 +241,7 @@ def update_destination(space: str, destination_id: int):
     """Save the destination's name, settings and event map; an empty access token keeps the stored one."""
     space_row = open_space(space, "admin")
     destination = _destination(space_row, destination_id)
-    kind = destination["kind"]
+    kind = destination.kind
     fields, values = _submitted(kind)
     event_map, shown, errors = _submitted_map(kind)
     if errors:
@@ -305,7 +306,7 @@ def rotate_secret(space: str, destination_id: int):
     """A new webhook signing secret, shown once; the previous one keeps signing for KEY_GRACE_HOURS."""
     space_row = open_space(space, "admin")
     destination = _destination(space_row, destination_id)
-    if not configure.KINDS[destination["kind"]].ROTATES_SECRET:
+    if not configure.KINDS[destination.kind].ROTATES_SECRET:
         abort(404, description="only webhook destinations have a signing secret")
     try:
         row, secret = configure.rotate_webhook_secret(space_row["id"], destination_id)

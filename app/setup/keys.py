@@ -90,8 +90,8 @@ def _example_link(space: dict) -> str | None:
     """The slug the ready-to-paste click uses: the space's first live link (None without one)."""
     with db.connection() as conn:
         links = link_store.list_links(conn, space["id"])
-    live = [l for l in links if l.get("archived_at") is None]
-    return live[0]["slug"] if live else None
+    live = [link for link in links if link.archived_at is None]
+    return live[0].slug if live else None
 
 
 def keys_context(space: dict, revealed: dict[str, str], builder_form=None, token: str | None = None) -> dict:

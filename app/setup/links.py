@@ -1,4 +1,5 @@
 """The links screen: create, edit, archive; landing URLs and deep links (docs/links.md)."""
+from dataclasses import asdict
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,6 +9,7 @@ from app import db
 from app.landing.views import forget_link
 from app.lib import clock
 from app.link import store
+from app.link.rows import Link
 from app.link.parse import CAMPAIGN_DEFAULT_FIELDS, KINDS, MODES, parse_link_fields, reserved_slugs
 from app.link.urls import SAMPLE_UID, landing_urls, sample_deep_link, verified_hosts
 from app.reporting import store as reporting
@@ -37,14 +39,15 @@ def links_context(space: dict) -> dict:
     with db.connection() as conn:
         rows = store.list_links(conn, space["id"])
         hosts = verified_hosts(conn, space["id"])
-        live_slugs = [row["slug"] for row in rows if row["archived_at"] is None]
+        live_slugs = [row.slug for row in rows if row.archived_at is None]
         clicks = {}
         if live_slugs:
             reporting.fold(conn, space["id"])
             clicks = store.count_clicks_by_link(conn, space["id"], live_slugs,
                                                 today - timedelta(days=RECENT_DAYS - 1), today)
-    links = [{**row, **landing_urls(row, hosts), "deep_link": sample_deep_link(row),
-              "clicks": clicks.get(row["slug"], 0)} for row in rows]
+    # The template's rows: each link as a dict, with its URLs and recent clicks beside its columns.
+    links = [{**asdict(row), **landing_urls(row, hosts), "deep_link": sample_deep_link(row),
+              "clicks": clicks.get(row.slug, 0)} for row in rows]
     return {"links": [link for link in links if link["archived_at"] is None],
             "archived": [link for link in links if link["archived_at"] is not None],
             "hosts": hosts, "sample_uid": SAMPLE_UID, "recent_days": RECENT_DAYS,
@@ -75,16 +78,16 @@ def _fields(values: dict, slug: str) -> dict:
             "campaign_defaults": {name: values[name] for name in CAMPAIGN_DEFAULT_FIELDS}}
 
 
-def _form(space_row: dict, values: dict, errors: dict, link: dict | None = None, status: int = 200):
+def _form(space_row: dict, values: dict, errors: dict, link: Link | None = None, status: int = 200):
     return render_screen("setup/links/form.html", space_row, "links", status=status, values=values, errors=errors,
                          link=link, kinds=KIND_OPTIONS, modes=MODE_OPTIONS, default_fields=CAMPAIGN_DEFAULT_FIELDS,
                          public_url=current_app.config["PUBLIC_URL"])
 
 
-def _values_of(link: dict) -> dict:
-    return {"slug": link["slug"], "name": link["name"], "kind": link["kind"], "target": link["target"],
-            "mode": link["mode"], "emit_contact": link["emit_contact"],
-            **{name: link["campaign_defaults"].get(name, "") for name in CAMPAIGN_DEFAULT_FIELDS}}
+def _values_of(link: Link) -> dict:
+    return {"slug": link.slug, "name": link.name, "kind": link.kind, "target": link.target,
+            "mode": link.mode, "emit_contact": link.emit_contact,
+            **{name: link.campaign_defaults.get(name, "") for name in CAMPAIGN_DEFAULT_FIELDS}}
 
 
 @bp.get("/new")
@@ -118,7 +121,7 @@ def create_link(space: str):
         with db.connection() as conn:
             own = store.find_link_by_slug(conn, space_row["id"], link_in.slug)
         reason = ("an archived link of this space keeps this slug; restore that link or choose another slug"
-                  if own is not None and own["archived_at"] is not None
+                  if own is not None and own.archived_at is not None
                   else "this slug is already used by another link; choose another")
         return _form(space_row, values, {"slug": reason}, status=400)
     forget_link(link)
@@ -126,7 +129,7 @@ def create_link(space: str):
     return done(".show_links", space_row, "created")
 
 
-def _link_or_404(space_row: dict, slug: str) -> dict:
+def _link_or_404(space_row: dict, slug: str) -> Link:
     with db.connection() as conn:
         return found(store.find_link_by_slug(conn, space_row["id"], slug), "link")
 
@@ -146,9 +149,9 @@ def update_link(space: str, slug: str):
     """Save every field but the slug (running ads already point at it)."""
     space_row = open_space(space, "admin")
     link = _link_or_404(space_row, slug)
-    values = {**_submitted(), "slug": link["slug"]}
+    values = {**_submitted(), "slug": link.slug}
     # The slug is already saved: it is neither re-checked against today's routes nor changeable.
-    link_in, errors = parse_link_fields(_fields(values, link["slug"]), frozenset())
+    link_in, errors = parse_link_fields(_fields(values, link.slug), frozenset())
     if not errors:
         with db.connection() as conn:
             unconnected = telegram_pool.unconnected_channel_error(conn, space_row["id"], link_in.kind, link_in.target)
@@ -156,7 +159,7 @@ def update_link(space: str, slug: str):
     if errors:
         return _form(space_row, values, errors, link=link, status=400)
     with db.transaction() as conn:
-        saved = store.update_link(conn, space_row["id"], link["slug"], link_in, clock.now())
+        saved = store.update_link(conn, space_row["id"], link.slug, link_in, clock.now())
     forget_link(saved)
     telegram_pool.link_saved(current_app._get_current_object(), saved)
     return done(".show_links", space_row, "saved")

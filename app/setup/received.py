@@ -1,5 +1,6 @@
 """The received log: the last ingress requests of a space with warnings, and listen mode (docs/received.md)."""
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -144,14 +145,15 @@ def show_journey(space: str, uid: str):
             # Only test events carry this uid: they are listed, but never open a journey.
             journey = {"uid": uid, "event_count": 0, "deposit_count": 0, "revenue": {}, "click_at": None,
                        "tg_id": None, "test_only": True}
-        deliveries = journeys.list_event_deliveries(conn, space_row["id"], [e["id"] for e in events])
+        deliveries = journeys.list_event_deliveries(conn, space_row["id"], [e.id for e in events])
         telegram = telegram_journey.telegram_part(conn, space_row["id"], uid)
     by_event: dict[int, list[dict]] = {}
     for delivery in deliveries:
         by_event.setdefault(delivery["event_id"], []).append(delivery)
     zone = ZoneInfo(space_row["time_zone"])
-    shown_events = [{**e, "at": datetime.fromtimestamp(e["occurred_at_ms"] / 1000, timezone.utc).astimezone(zone),
-                     "received": e["received_at"].astimezone(zone), "deliveries": by_event.get(e["id"], [])}
+    # The template's rows: each event as a dict, with its times in the space's zone and its deliveries.
+    shown_events = [{**asdict(e), "at": datetime.fromtimestamp(e.occurred_at_ms / 1000, timezone.utc).astimezone(zone),
+                     "received": e.received_at.astimezone(zone), "deliveries": by_event.get(e.id, [])}
                     for e in events]
     found = request.args.get("found", "")[:300] or None
     return render_screen("setup/received/journey.html", space_row, "received", journey=journey,

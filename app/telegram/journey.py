@@ -41,7 +41,7 @@ def journey_json(space_id: int, uid: str) -> dict | None:
         if journey is None:
             return None
         events = journeys.list_journey_events(conn, space_id, uid)
-        deliveries = journeys.list_event_deliveries(conn, space_id, [e["id"] for e in events])
+        deliveries = journeys.list_event_deliveries(conn, space_id, [e.id for e in events])
         telegram = telegram_part(conn, space_id, uid)
     by_event: dict[int, list[dict]] = {}
     for d in deliveries:
@@ -57,11 +57,11 @@ def journey_json(space_id: int, uid: str) -> dict | None:
             "utm_source": journey["utm_source"], "utm_campaign": journey["utm_campaign"]},
         "binding": None if journey["tg_id"] is None else {"tg_id": journey["tg_id"], "bound_at": _iso(journey["bound_at"])},
         "events": [{
-            "inbox_id": str(e["id"]), "event": e["event"], "status": event_status(by_event.get(e["id"], [])),
-            "occurred_at": datetime.fromtimestamp(e["occurred_at_ms"] / 1000, timezone.utc).isoformat(),
-            "received_at": _iso(e["received_at"]), "source": e["source"], "eid": e["eid"],
-            "value": None if e["value"] is None else str(e["value"]), "currency": e["currency"],
-            "flags": list(e["flags"]), "deliveries": by_event.get(e["id"], [])} for e in events],
+            "inbox_id": str(e.id), "event": e.event, "status": event_status(by_event.get(e.id, [])),
+            "occurred_at": datetime.fromtimestamp(e.occurred_at_ms / 1000, timezone.utc).isoformat(),
+            "received_at": _iso(e.received_at), "source": e.source, "eid": e.eid,
+            "value": None if e.value is None else str(e.value), "currency": e.currency,
+            "flags": list(e.flags), "deliveries": by_event.get(e.id, [])} for e in events],
         "telegram": {
             "join_requests": [{"chat_id": r["chat_id"], "channel": r["title"], "tg_id": r["user_id"],
                                "requested_at": _iso(r["requested_at"]), "decision": r["decision"],

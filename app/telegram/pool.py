@@ -129,7 +129,7 @@ def revoke_unused(app: Flask, now: datetime | None = None) -> int:
     return revoked
 
 
-def landing_invite(link: dict, uid: str | None, now: datetime) -> tuple[str | None, str | None]:
+def landing_invite(link, uid: str | None, now: datetime) -> tuple[str | None, str | None]:
     """For a channel link's landing: (invite URL, uid of the click), never calling Telegram.
 
     A visit (uid None) claims a pooled per-click link and takes its uid; a repeat visit (uid
@@ -139,31 +139,31 @@ def landing_invite(link: dict, uid: str | None, now: datetime) -> tuple[str | No
     then behaves as before.
     """
     with db.connection() as conn:
-        channel = store.find_channel_by_ref(conn, link["space_id"], channel_ref(link["target"]) or "")
+        channel = store.find_channel_by_ref(conn, link.space_id, channel_ref(link.target) or "")
         if channel is None:
             return None, None
         if uid is not None:
-            own = store.find_invite_of_uid(conn, link["space_id"], uid)
+            own = store.find_invite_of_uid(conn, link.space_id, uid)
             if own is not None and own["state"] in ("handed", "used"):
                 return own["invite_link"], uid
-            return (store.find_shared_invite(conn, link["space_id"], channel["chat_id"], link["id"])
+            return (store.find_shared_invite(conn, link.space_id, channel["chat_id"], link.id)
                     or channel["fallback_link"]), uid
         if channel["connected"]:
-            claimed = store.claim_invite(conn, link["space_id"], channel["chat_id"], link["id"], now)
+            claimed = store.claim_invite(conn, link.space_id, channel["chat_id"], link.id, now)
             if claimed is not None:
                 return claimed["invite_link"], claimed["uid"]
-            store.note_exhausted(conn, link["space_id"], channel["chat_id"], now)
-        shared = store.find_shared_invite(conn, link["space_id"], channel["chat_id"], link["id"])
+            store.note_exhausted(conn, link.space_id, channel["chat_id"], now)
+        shared = store.find_shared_invite(conn, link.space_id, channel["chat_id"], link.id)
     return shared or channel["fallback_link"], tokens.new_uid()
 
 
-def preview_invite(link: dict) -> str | None:
+def preview_invite(link) -> str | None:
     """Where a bot or link preview of a channel link is pointed: the shared link or the channel's own (no claim)."""
     with db.connection() as conn:
-        channel = store.find_channel_by_ref(conn, link["space_id"], channel_ref(link["target"]) or "")
+        channel = store.find_channel_by_ref(conn, link.space_id, channel_ref(link.target) or "")
         if channel is None:
             return None
-        return store.find_shared_invite(conn, link["space_id"], channel["chat_id"], link["id"]) or channel["fallback_link"]
+        return store.find_shared_invite(conn, link.space_id, channel["chat_id"], link.id) or channel["fallback_link"]
 
 
 def channel_ref(target: str) -> str | None:
@@ -186,17 +186,17 @@ def unconnected_channel_error(conn, space_id: int, kind: str, target: str) -> st
     return None
 
 
-def link_saved(app: Flask, link: dict) -> None:
+def link_saved(app: Flask, link) -> None:
     """After a channel link is saved: mint its shared invite link now rather than at the next top-up.
 
     Fail-soft: the scheduler's top-up mints it later if Telegram cannot be reached now.
     """
-    if link["kind"] != "channel":
+    if link.kind != "channel":
         return
     try:
         with db.connection() as conn:
-            channel = store.find_channel_by_ref(conn, link["space_id"], channel_ref(link["target"]) or "")
+            channel = store.find_channel_by_ref(conn, link.space_id, channel_ref(link.target) or "")
         if channel is not None and channel["connected"]:
-            top_up(app, link["space_id"], channel["chat_id"])
+            top_up(app, link.space_id, channel["chat_id"])
     except Exception:
-        log.exception("minting the shared invite link of link %s failed (the next top-up retries)", link["slug"])
+        log.exception("minting the shared invite link of link %s failed (the next top-up retries)", link.slug)

@@ -106,7 +106,7 @@ def test_it_turns_a_failed_delivery_delivered_after_a_retry_from_the_matrix(page
     post_event(live_server, space, event="deposit", uid="dep-1", value="10", currency="USD")
     run_worker(app)
     page.reload()
-    cell = page.locator(f"#cell-{destination['id']}-deposit")
+    cell = page.locator(f"#cell-{destination.id}-deposit")
     expect(cell.locator("a.failed")).to_have_text("1")
     cell.locator("a.failed").click()
     expect(page.locator("#cell tr[id^=delivery-]")).to_have_count(1)

@@ -105,7 +105,7 @@ def test_times_are_in_the_space_zone_live_and_in_the_attempt_log(tab, app, live_
     assert row.inner_text()[:5] == kyiv_now[:5], (row.inner_text(), kyiv_now)
     run_worker(app)
     tab.reload()
-    tab.locator(f"#cell-{hook['id']}-deposit a.failed").click()
+    tab.locator(f"#cell-{hook.id}-deposit a.failed").click()
     tab.locator("#cell a", has_text="attempts").first.click()
     summary = tab.locator("#cell .attempt summary time").first
     expect(summary).to_be_visible()
@@ -116,7 +116,7 @@ def test_times_are_in_the_space_zone_live_and_in_the_attempt_log(tab, app, live_
     run_worker(app)
     tab.wait_for_timeout(1500)
     tab.reload()
-    tab.locator(f"#cell-{hook['id']}-deposit a.failed").click()
+    tab.locator(f"#cell-{hook.id}-deposit a.failed").click()
     expect(tab.locator("#cell td.attempts").first).to_contain_text("2 (1 manual)", timeout=5000)
     with tab.expect_response(lambda r: "/matrix/retry" in r.url) as answer:
         tab.click("#retry-all")

@@ -33,7 +33,7 @@ def test_one_submit_records_the_event_its_journey_and_one_delivery_per_mapping_d
                          (space["id"],)).fetchone()
     assert journey == {"event_count": 1, "deposit_count": 1}
     rows = db.execute("SELECT event_id, destination_id FROM deliveries WHERE space_id = %s", (space["id"],)).fetchall()
-    assert rows == [{"event_id": inbox_id, "destination_id": mapped["id"]}]
+    assert rows == [{"event_id": inbox_id, "destination_id": mapped.id}]
 
 
 def test_a_landing_batch_stores_the_click_opens_the_journey_and_records_its_contact(app, space, db):

@@ -56,14 +56,14 @@ def cell_counts(page, destination_id: int, event: str) -> dict:
 
 def test_it_counts_deliveries_per_destination_event_and_status(login, space, failed):
     page = html(login().get(f"/spaces/{space['slug']}/partials/matrix?range=today"))
-    destination_id = failed["destination"]["id"]
+    destination_id = failed["destination"].id
     assert cell_counts(page, destination_id, "deposit") == {"pending": 0, "failed": 1, "delivered": 0, "dead": 0}
     assert cell_counts(page, destination_id, "contact") == {"pending": 0, "failed": 0, "delivered": 0, "dead": 0}
 
 
 def test_it_opens_a_cell_with_last_error_and_the_attempt_log(login, space, failed, db):
     client = login()
-    destination_id = failed["destination"]["id"]
+    destination_id = failed["destination"].id
     cell = html(client.get(f"/spaces/{space['slug']}/partials/cell?range=today&destination={destination_id}"
                            "&event=deposit"))
     rows = cell.select("tr[id^=delivery-]")
@@ -78,7 +78,7 @@ def test_it_opens_a_cell_with_last_error_and_the_attempt_log(login, space, faile
 def test_it_lets_an_operator_retry_a_failed_delivery_until_it_is_delivered(app, login, space, failed):
     operator = login("operator")
     token = csrf_of(operator, space["slug"])
-    destination_id = failed["destination"]["id"]
+    destination_id = failed["destination"].id
     cell = html(operator.get(f"/spaces/{space['slug']}/partials/cell?range=today&destination={destination_id}"
                              "&event=deposit"))
     assert cell.find(id="retry-all") is not None
@@ -98,19 +98,19 @@ def test_it_retries_every_failed_delivery_of_a_cell(app, client, login, space, f
     token = csrf_of(operator, space["slug"])
     failed["sink"].status = 200
     answer = operator.post(f"/spaces/{space['slug']}/matrix/retry?range=today",
-                           data={"destination": failed["destination"]["id"], "event": "deposit"},
+                           data={"destination": failed["destination"].id, "event": "deposit"},
                            headers={"X-CSRF-Token": token})
     assert "2 deliveries queued for retry" in answer.get_data(as_text=True)
     run_worker(app)
     page = html(operator.get(f"/spaces/{space['slug']}/partials/matrix?range=today"))
-    assert cell_counts(page, failed["destination"]["id"], "deposit")["delivered"] == 2
+    assert cell_counts(page, failed["destination"].id, "deposit")["delivered"] == 2
 
 
 def test_it_refuses_retries_from_viewers_and_without_csrf(login, space, failed):
     viewer = login("viewer")
     token = csrf_of(viewer, space["slug"])
     path = f"/spaces/{space['slug']}/matrix/retry?range=today"
-    body = {"destination": failed["destination"]["id"], "event": "deposit"}
+    body = {"destination": failed["destination"].id, "event": "deposit"}
     assert viewer.post(path, data=body, headers={"X-CSRF-Token": token}).status_code == 403
     operator = login("operator")
     assert operator.post(path, data=body).status_code == 403
@@ -121,7 +121,7 @@ def test_it_refuses_retries_from_viewers_and_without_csrf(login, space, failed):
 def test_it_checks_ownership(app, login, space, other_space, failed):
     intruder = login("admin", other_space)
     token = csrf_of(intruder, other_space["slug"])
-    destination_id = failed["destination"]["id"]
+    destination_id = failed["destination"].id
     with app.app_context():
         from app import db
         with db.connection() as conn:

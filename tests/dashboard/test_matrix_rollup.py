@@ -90,7 +90,7 @@ def test_the_matrix_rollup_equals_counting_the_deliveries(app, space, other_spac
             at = midnight - timedelta(days=i % 35)
         rows.append(((hook if i % 3 else other)["id"], EVENTS[i % 4], STATUSES[i % 4], at, i % 11 == 0))
     insert_deliveries(db, space["id"], rows)
-    insert_deliveries(db, other_space["id"], [(foreign["id"], "deposit", "delivered", midnight, False)] * 1)
+    insert_deliveries(db, other_space["id"], [(foreign.id, "deposit", "delivered", midnight, False)] * 1)
     assert_same(app, space, zone, today)
 
     # Status changes, batched as the sender writes them and one by one as retries do.
@@ -107,7 +107,7 @@ def test_the_matrix_rollup_equals_counting_the_deliveries(app, space, other_spac
     # Folded by the periodic task as well as by the partial; more deliveries after a fold.
     with app.app_context():
         maintenance.fold_all_spaces()
-    insert_deliveries(db, space["id"], [(hook["id"], "contact", "pending", midnight, False)] * 3)
+    insert_deliveries(db, space["id"], [(hook.id, "contact", "pending", midnight, False)] * 3)
     assert_same(app, space, zone, today)
 
     # A new time zone rebuilds the days, as the space's settings page saves it.
@@ -118,5 +118,5 @@ def test_the_matrix_rollup_equals_counting_the_deliveries(app, space, other_spac
 
     # Nothing of Bob's in Alice's matrix, and his own counts are his.
     f = filters(zone, today - timedelta(days=29), today)
-    assert {k[0] for k in shown(app, space, f)} <= {hook["id"], other["id"]}
-    assert shown(app, other_space, f) == counted(app, other_space, f) == {(foreign["id"], "deposit", "delivered"): 1}
+    assert {k[0] for k in shown(app, space, f)} <= {hook.id, other.id}
+    assert shown(app, other_space, f) == counted(app, other_space, f) == {(foreign.id, "deposit", "delivered"): 1}

@@ -155,13 +155,13 @@ def test_test_events_reach_only_destinations_that_accept_them(app, client, space
     capi_code, _ = make_destination(app, space, "capi", name="capi test", pixel_id="2", access_token="EAAB-y",
                                     test_event_code="TEST1")
     with app.app_context():
-        configure.update_destination(space["id"], accepting["id"], {"url": "http://127.0.0.1:9/b"},
+        configure.update_destination(space["id"], accepting.id, {"url": "http://127.0.0.1:9/b"},
                                      name="accepting", event_map=None, accept_test=True)
     inbox = send_event(client, space, event="deposit", uid="u", value="1", eid="t1", test=True)["inbox_id"]
     got = {r["destination_id"] for r in db.execute("SELECT destination_id FROM deliveries WHERE event_id = %s",
                                                    (int(inbox),))}
-    assert got == {accepting["id"], capi_code["id"]}
-    assert capi_no_code["id"] not in got and plain["id"] not in got
+    assert got == {accepting.id, capi_code.id}
+    assert capi_no_code.id not in got and plain.id not in got
     # Test deliveries are not in the deck's matrix.
     with app.test_request_context():
         from app.delivery import store
@@ -258,13 +258,13 @@ def test_a_repeated_test_send_and_secret_rotation_act_once(app, login, space, db
     httpserver.expect_request("/hook").respond_with_data("ok")
     hook, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     client = login("admin")
-    page = html(client.get(f"/spaces/{space['slug']}/destinations/{hook['id']}/edit"))
+    page = html(client.get(f"/spaces/{space['slug']}/destinations/{hook.id}/edit"))
     fields = {**form_fields(page, "#test-form"), "event": "deposit"}
-    first, second = submit_twice(client, f"/spaces/{space['slug']}/destinations/{hook['id']}/test", fields)
+    first, second = submit_twice(client, f"/spaces/{space['slug']}/destinations/{hook.id}/test", fields)
     assert first.status_code == 200 and second.status_code == 409
     assert len(httpserver.log) == 1
-    rotate = form_fields(page, f"form[action$='/{hook['id']}/rotate-secret']")
-    first, second = submit_twice(client, f"/spaces/{space['slug']}/destinations/{hook['id']}/rotate-secret", rotate)
+    rotate = form_fields(page, f"form[action$='/{hook.id}/rotate-secret']")
+    first, second = submit_twice(client, f"/spaces/{space['slug']}/destinations/{hook.id}/rotate-secret", rotate)
     assert second.location == first.location
     shown = html(client.get(first.location))
     assert shown.select_one("#signing-secret") is not None
@@ -287,19 +287,19 @@ def test_a_deleted_destination_keeps_its_history(app, login, space, db, client):
     hook, _ = make_destination(app, space, "webhook", name="Old hook", url="http://127.0.0.1:9/h")
     inbox = send_event(client, space, event="deposit", uid="d-1", value="2", eid="del-1")["inbox_id"]
     admin = login("admin")
-    response = admin.post(f"/spaces/{space['slug']}/destinations/{hook['id']}/delete",
+    response = admin.post(f"/spaces/{space['slug']}/destinations/{hook.id}/delete",
                           data={"csrf_token": csrf_of(admin, space["slug"])})
     assert response.status_code == 302 and response.location.endswith("done=deleted")
-    assert html(admin.get(f"/spaces/{space['slug']}/destinations/")).find(id=f"destination-{hook['id']}") is None
+    assert html(admin.get(f"/spaces/{space['slug']}/destinations/")).find(id=f"destination-{hook.id}") is None
     (row,) = db.execute("SELECT status, last_error FROM deliveries WHERE event_id = %s", (int(inbox),)).fetchall()
     assert row == {"status": "dead", "last_error": "destination deleted"}
     matrix = partial(admin, space, "matrix")
-    assert matrix.find(id=f"destination-{hook['id']}").select_one(".deleted") is not None
+    assert matrix.find(id=f"destination-{hook.id}").select_one(".deleted") is not None
     journey_page = html(admin.get(f"/spaces/{space['slug']}/received/journeys/d-1"))
     assert "Old hook (deleted)" in journey_page.select_one("#journey-events .deliveries").text
     send_event(client, space, event="deposit", uid="d-2", value="2", eid="del-2")
     assert db.execute("SELECT count(*) AS n FROM deliveries").fetchone()["n"] == 1
-    assert admin.get(f"/spaces/{space['slug']}/destinations/{hook['id']}/edit").status_code == 404
+    assert admin.get(f"/spaces/{space['slug']}/destinations/{hook.id}/edit").status_code == 404
 
 
 # ---- search --------------------------------------------------------------------------------------
@@ -361,19 +361,19 @@ def test_the_new_routes_check_ownership_and_csrf(app, login, space, other_space,
     base = f"/spaces/{other_space['slug']}"
     assert alice.get(f"{base}/received/find?q=bob-uid").status_code == 404
     assert alice.get(f"/spaces/{space['slug']}/received/find?q=bob-uid").status_code == 200
-    assert alice.get(f"{base}/destinations/{hook['id']}/secret?reveal=x").status_code == 404
-    assert alice.post(f"{base}/destinations/{hook['id']}/delete", data={"csrf_token": token}).status_code == 404
-    assert alice.post(f"/spaces/{space['slug']}/destinations/{hook['id']}/delete",
+    assert alice.get(f"{base}/destinations/{hook.id}/secret?reveal=x").status_code == 404
+    assert alice.post(f"{base}/destinations/{hook.id}/delete", data={"csrf_token": token}).status_code == 404
+    assert alice.post(f"/spaces/{space['slug']}/destinations/{hook.id}/delete",
                       data={"csrf_token": token}).status_code == 404
     bob = login("admin", other_space)
-    assert bob.post(f"{base}/destinations/{hook['id']}/delete", data={}).status_code == 403
+    assert bob.post(f"{base}/destinations/{hook.id}/delete", data={}).status_code == 403
     assert bob.get(f"{base}/received/find?q=bob-uid").status_code == 303
 
 
 def test_a_reveal_is_only_for_the_user_who_made_it(app, login, space, db):
     hook, _ = make_destination(app, space, "webhook", url="http://127.0.0.1:9/h")
     first, second = login("admin"), login("admin")
-    response = first.post(f"/spaces/{space['slug']}/destinations/{hook['id']}/rotate-secret",
+    response = first.post(f"/spaces/{space['slug']}/destinations/{hook.id}/rotate-secret",
                           data={"csrf_token": csrf_of(first, space["slug"])})
     assert response.status_code == 303
     assert html(second.get(response.location)).select_one("#signing-secret") is None

@@ -44,7 +44,7 @@ def test_it_sends_the_conversions_api_payload_field_by_field(app, client, space,
     assert event == {
         "event_name": "Purchase",
         "event_time": ms(clock.now) // 1000,
-        "event_id": f"xt-{inbox_id}-{destination['id']}",
+        "event_id": f"xt-{inbox_id}-{destination.id}",
         "action_source": "website",
         "event_source_url": "http://localhost:8000/promo",
         "user_data": {

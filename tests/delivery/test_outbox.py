@@ -27,8 +27,8 @@ def test_it_writes_one_delivery_per_destination_that_maps_the_event(app, client,
 
     rows = deliveries(db)
     assert sorted((r["event_id"], r["destination_id"], r["event"], r["status"]) for r in rows) == sorted([
-        (deposit, webhook["id"], "deposit", "pending"), (deposit, postback["id"], "deposit", "pending"),
-        (contact, postback["id"], "contact", "pending")])
+        (deposit, webhook.id, "deposit", "pending"), (deposit, postback.id, "deposit", "pending"),
+        (contact, postback.id, "contact", "pending")])
 
 
 def test_a_destination_added_later_gets_history_only_when_replayed(app, client, space, db, httpserver, clock):
@@ -40,9 +40,9 @@ def test_a_destination_added_later_gets_history_only_when_replayed(app, client, 
     assert deliveries(db) == []
 
     with app.app_context():
-        assert manual.replay_since(space["id"], destination["id"], clock.now - timedelta(hours=1)) == 1
-        assert manual.replay_since(space["id"], destination["id"], clock.now - timedelta(days=1)) == 1
-        assert manual.replay_since(space["id"], destination["id"], clock.now - timedelta(days=1)) == 0
+        assert manual.replay_since(space["id"], destination.id, clock.now - timedelta(hours=1)) == 1
+        assert manual.replay_since(space["id"], destination.id, clock.now - timedelta(days=1)) == 1
+        assert manual.replay_since(space["id"], destination.id, clock.now - timedelta(days=1)) == 0
     run_worker(app)
     assert sorted(r["event_id"] for r in deliveries(db) if r["status"] == "delivered") == [first, second]
     assert len(httpserver.log) == 2
@@ -153,7 +153,7 @@ def test_a_cell_retry_requests_every_failed_or_dead_delivery_of_the_cell(app, cl
     run_worker(app)
 
     with app.app_context():
-        assert manual.retry_cell(space["id"], destination_id=destination["id"], event="registration") == 2
+        assert manual.retry_cell(space["id"], destination_id=destination.id, event="registration") == 2
     requested = {r["event"] for r in deliveries(db) if r["manual_requested_at"] is not None}
     assert requested == {"registration"}
     httpserver.clear()
@@ -179,7 +179,7 @@ def test_it_publishes_each_status_change_on_the_live_feed(app, client, space, db
     subscription.close()
     (row,) = deliveries(db)
     assert {"type": "delivery", "inbox_id": str(inbox_id), "delivery_id": str(row["id"]),
-            "destination_id": str(destination["id"]), "event": "contact", "status": "delivered"} in messages
+            "destination_id": str(destination.id), "event": "contact", "status": "delivered"} in messages
 
 
 def test_every_ingest_path_fans_out(app, client, space, db, httpserver):
@@ -188,7 +188,7 @@ def test_every_ingest_path_fans_out(app, client, space, db, httpserver):
     assert get.json["status"] == "queued"
     send_event(client, space, event="subscribed", tg_id=777)
     assert sorted(r["event"] for r in deliveries(db)) == ["registration", "subscribed"]
-    assert {r["destination_id"] for r in deliveries(db)} == {destination["id"]}
+    assert {r["destination_id"] for r in deliveries(db)} == {destination.id}
 
 
 def test_a_backlog_larger_than_a_batch_is_drained_in_one_wake_up(app, client, space, db, httpserver):

@@ -29,7 +29,7 @@ def test_it_expands_every_macro_url_encoded(app, client, space, db, httpserver, 
     assert args["tg"] == "" and args["slug"] == "promo" and args["fbclid"] == "IwAR_Mixed-Case_x"
     assert args["camp"] == "Spring Sale" and args["src"] == "fb" and args["med"] == "cpc"
     assert args["cmp"] == "spring & more/2" and args["cnt"] == "ad #1" and args["term"] == "é" and args["cc"] == "DE"
-    assert args["id"] == f"xt-{inbox_id}-{destination['id']}" and args["inbox"] == str(inbox_id)
+    assert args["id"] == f"xt-{inbox_id}-{destination.id}" and args["inbox"] == str(inbox_id)
     raw = request.query_string.decode()
     assert "eid=tx%201%2B2" in raw and "cmp=spring%20%26%20more%2F2" in raw and "term=%C3%A9" in raw
     (row,) = deliveries(db)

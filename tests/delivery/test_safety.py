@@ -44,6 +44,6 @@ def test_it_stores_webhook_secrets_encrypted_and_shows_only_a_hint(app, space, d
     destination, secret = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     stored = db.execute("SELECT secret, secret_hint FROM destinations").fetchone()
     assert secret.encode() not in bytes(stored["secret"])
-    assert stored["secret_hint"] == "…" + secret[-4:] and destination["secret_hint"] == stored["secret_hint"]
+    assert stored["secret_hint"] == "…" + secret[-4:] and destination.secret_hint == stored["secret_hint"]
     listed = app.test_cli_runner().invoke(args=["destination", "list", space["slug"], "--json"]).output
     assert secret not in listed and secret[-4:] in listed

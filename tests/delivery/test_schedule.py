@@ -92,7 +92,7 @@ def test_a_410_pauses_the_destination_and_holds_its_deliveries(app, client, spac
 
     with app.app_context():
         from app.delivery import configure
-        configure.resume(space["id"], destination["id"])
+        configure.resume(space["id"], destination.id)
     run_worker(app)
     assert {r["status"] for r in deliveries(db)} == {"delivered"}
 

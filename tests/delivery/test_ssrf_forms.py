@@ -72,7 +72,7 @@ def test_a_macro_outside_the_path_and_query_is_refused_on_save(app, space, db, t
 
 def test_macros_in_the_path_and_query_are_fine(app, space):
     row, _ = make_destination(app, space, "postback", url_template="https://partner.example/pb/{uid}?v={value}&e={eid}")
-    assert row["config"]["url_template"].endswith("{eid}")
+    assert row.config["url_template"].endswith("{eid}")
 
 
 def test_the_screen_refuses_a_host_macro_beside_the_field(app, login, space, db):  # noqa: F811
@@ -91,7 +91,7 @@ def test_a_stored_template_with_a_host_macro_is_never_sent(app, client, space, d
     row, _ = make_destination(app, space, "postback", url_template=httpserver.url_for("/pb") + "?u={uid}")
     evil = httpserver.url_for("/pb").replace("localhost", "{uid}")
     db.execute("UPDATE destinations SET config = jsonb_set(config, '{url_template}', to_jsonb(%s::text))"
-               " WHERE id = %s", (evil, row["id"]))
+               " WHERE id = %s", (evil, row.id))
     send_event(client, space, event="contact", uid="localhost")
     run_worker(app)
     (delivery,) = deliveries(db)
@@ -104,7 +104,7 @@ def test_a_test_send_error_names_the_rule_not_the_resolved_addresses(app, login,
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     app.config["ALLOW_PRIVATE_DESTINATIONS"] = False
     services.of(app).drop_delivery_http()
-    response = post(login("admin"), space, f"{destination['id']}/test", {"event": "contact"})
+    response = post(login("admin"), space, f"{destination.id}/test", {"event": "contact"})
     error = html(response).select_one("#test-network-error").get_text()
     assert "destination address rule" in error and "localhost" in error
     assert "127.0.0.1" not in error and "::1" not in error

@@ -36,27 +36,27 @@ def test_it_checks_ownership_in_every_dashboard_function(app, client, space, oth
         with app_db.connection() as conn:
             assert store.list_destinations(conn, bob) == []
             assert store.summarize_matrix(conn, bob, start, end) == []
-            assert store.list_cell_deliveries(conn, bob, destination["id"], "contact", start=start, end=end) == []
+            assert store.list_cell_deliveries(conn, bob, destination.id, "contact", start=start, end=end) == []
             for call in (lambda: store.get_delivery(conn, bob, row["id"]),
                          lambda: store.list_attempts(conn, bob, row["id"]),
-                         lambda: store.get_destination(conn, bob, destination["id"])):
+                         lambda: store.get_destination(conn, bob, destination.id)):
                 with pytest.raises(NotFound):
                     call()
             assert store.summarize_matrix(conn, space["id"], start, end) == [
-                {"destination_id": destination["id"], "event": "contact", "status": "failed", "count": 1}]
-            (cell,) = store.list_cell_deliveries(conn, space["id"], destination["id"], "contact",
+                {"destination_id": destination.id, "event": "contact", "status": "failed", "count": 1}]
+            (cell,) = store.list_cell_deliveries(conn, space["id"], destination.id, "contact",
                                                  statuses=("failed",), start=start, end=end)
             assert (cell["id"], cell["last_error"], cell["uid"]) == (row["id"], "HTTP 500", "alice-1")
             assert [a["outcome"] for a in store.list_attempts(conn, space["id"], row["id"])] == ["failed"]
         for call in (lambda: manual.retry_delivery(bob, row["id"]),
-                     lambda: manual.replay_since(bob, destination["id"], start),
-                     lambda: configure.set_event_map(bob, destination["id"], {"contact": "x"}),
-                     lambda: configure.rotate_webhook_secret(bob, destination["id"]),
-                     lambda: configure.pause(bob, destination["id"]),
-                     lambda: configure.resume(bob, destination["id"])):
+                     lambda: manual.replay_since(bob, destination.id, start),
+                     lambda: configure.set_event_map(bob, destination.id, {"contact": "x"}),
+                     lambda: configure.rotate_webhook_secret(bob, destination.id),
+                     lambda: configure.pause(bob, destination.id),
+                     lambda: configure.resume(bob, destination.id)):
             with pytest.raises(NotFound):
                 call()
-        assert manual.retry_cell(bob, destination_id=destination["id"]) == 0
+        assert manual.retry_cell(bob, destination_id=destination.id) == 0
     (after,) = deliveries(db)
     assert after["manual_requested_at"] is None
     assert db.execute("SELECT paused_at, event_map FROM destinations").fetchone() == {
@@ -67,9 +67,9 @@ def test_it_checks_ownership_in_every_dashboard_function(app, client, space, oth
 def test_the_cli_refuses_another_spaces_destination(app, space, other_space, httpserver):
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/alice"))
     runner = app.test_cli_runner()
-    for args in (["destination", "map", other_space["slug"], str(destination["id"]), "--off", "contact", "--json"],
-                 ["destination", "pause", other_space["slug"], str(destination["id"]), "--json"],
-                 ["delivery", "replay-since", other_space["slug"], str(destination["id"]), "7d", "--json"]):
+    for args in (["destination", "map", other_space["slug"], str(destination.id), "--off", "contact", "--json"],
+                 ["destination", "pause", other_space["slug"], str(destination.id), "--json"],
+                 ["delivery", "replay-since", other_space["slug"], str(destination.id), "7d", "--json"]):
         result = runner.invoke(args=args)
         assert result.exit_code == 1
-        assert f"no destination {destination['id']} in this space" in result.output
+        assert f"no destination {destination.id} in this space" in result.output

@@ -15,7 +15,7 @@ def test_it_posts_the_documented_payload_signed_per_standard_webhooks(app, clien
 
     (request, response), = httpserver.log
     body = Webhook(secret).verify(request.get_data(as_text=True), dict(request.headers))
-    stable_id = f"xt-{inbox_id}-{destination['id']}"
+    stable_id = f"xt-{inbox_id}-{destination.id}"
     assert request.headers["webhook-id"] == stable_id
     assert request.headers["content-type"] == "application/json"
     assert body["type"] == "conversion"
@@ -61,7 +61,7 @@ def test_it_signs_with_the_old_secret_too_while_a_rotation_is_in_grace(app, clie
     destination, old_secret = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     with app.app_context():
         from app.delivery import configure
-        _, new_secret = configure.rotate_webhook_secret(space["id"], destination["id"])
+        _, new_secret = configure.rotate_webhook_secret(space["id"], destination.id)
     httpserver.expect_request("/hook").respond_with_data("ok")
     send_event(client, space, event="contact", uid="abc")
     run_worker(app)

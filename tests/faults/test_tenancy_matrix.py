@@ -61,7 +61,7 @@ def seed_victim(app, db, login, space) -> dict:
     alice.post(f"/spaces/{space['slug']}/members/", data={"csrf_token": csrf_of(alice, space["slug"]),
                                                          "email": "alice-colleague@victim.example", "role": "admin"})
     ids = {
-        "slug": "victim-link", "hostname": "go.alice-victim.example", "destination_id": str(destination["id"]),
+        "slug": "victim-link", "hostname": "go.alice-victim.example", "destination_id": str(destination.id),
         "uid": "alice-victim-uid", "name": "funnel", "event": "deposit", "kind": "bearer",
         "user_id": str(alice.user["id"]),
         "delivery_id": str(db.execute("SELECT id FROM deliveries WHERE space_id = %s", (space["id"],)).fetchone()["id"]),

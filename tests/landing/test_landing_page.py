@@ -27,7 +27,7 @@ def test_it_records_a_click_and_opens_the_bot_deep_link_with_its_uid(app, client
     assert json.dumps(href) in r.get_data(as_text=True)  # the script opens the same link at once
     [click] = clicks(db)
     assert click["uid"] == uid and click["space_id"] == space["id"]
-    assert click["link_id"] == link["id"] and click["link_slug"] == "promo" and click["source"] == "landing"
+    assert click["link_id"] == link.id and click["link_slug"] == "promo" and click["source"] == "landing"
     journey = db.execute("SELECT clicked_at, contact_at FROM journeys WHERE uid = %s", (uid,)).fetchone()
     assert journey["clicked_at"] is not None and journey["contact_at"] is not None
 

@@ -12,7 +12,7 @@ def test_a_known_slug_attaches_the_link_and_its_defaults(app, client, space, db)
     link = make_link(app, space, "promo", campaign_defaults={"utm_source": "facebook", "utm_campaign": "dflt"})
     r = client.post("/clicks", json={"link_slug": "promo", "raw_query": "utm_campaign=sent"}, headers=bearer(space))
     assert r.status_code == 200
-    assert click_row(db, r.json["uid"]) == {"space_id": space["id"], "link_id": link["id"], "link_slug": "promo",
+    assert click_row(db, r.json["uid"]) == {"space_id": space["id"], "link_id": link.id, "link_slug": "promo",
                                             "utm_source": "facebook", "utm_campaign": "sent"}
 
 

@@ -65,7 +65,7 @@ def test_it_lists_each_destination_with_kind_state_map_target_and_counts_never_a
     pb, _ = make_destination(app, space, "postback", url_template="https://pb.partner.example/p?c={uid}&g={event_name}")
     make_destination(app, other_space, "webhook", name="Bob's hook", url="https://bob.example/h")
     with app.app_context():
-        configure.pause(space["id"], pb["id"], reason="paused by ops@example.com")
+        configure.pause(space["id"], pb.id, reason="paused by ops@example.com")
     send_event(client, space, event="deposit", uid="u1", value="5", eid="d1")
     send_event(client, other_space, event="deposit", uid="u1", value="5", eid="d1")
 
@@ -73,19 +73,19 @@ def test_it_lists_each_destination_with_kind_state_map_target_and_counts_never_a
     assert response.status_code == 200
     page = html(response)
     rows = page.select("#destinations tbody tr")
-    assert [r["id"] for r in rows] == [f"destination-{capi['id']}", f"destination-{hook['id']}", f"destination-{pb['id']}"]
-    first = page.select_one(f"#destination-{capi['id']}")
+    assert [r["id"] for r in rows] == [f"destination-{capi.id}", f"destination-{hook.id}", f"destination-{pb.id}"]
+    first = page.select_one(f"#destination-{capi.id}")
     assert first.select_one(".kind").get_text(strip=True) == "Meta CAPI"
     assert first.select_one(".state .badge").get_text(strip=True) == "enabled"
     assert "1234567890" in first.select_one(".target").get_text() and "TEST123" in first.select_one(".target").get_text()
     summary = {li["data-event"]: li.get_text(" ", strip=True) for li in first.select(".map-summary li")}
     assert summary["deposit"] == "deposit → Purchase" and "not sent" in summary["contact"]
     assert first.select_one('.counts [data-status="pending"]').get_text(strip=True) == "1 pending"
-    assert page.select_one(f"#destination-{hook['id']} .target code").get_text() == "https://hooks.partner.example/xt"
-    hook_counts = page.select_one(f"#destination-{hook['id']} .counts")
+    assert page.select_one(f"#destination-{hook.id} .target code").get_text() == "https://hooks.partner.example/xt"
+    hook_counts = page.select_one(f"#destination-{hook.id} .counts")
     assert hook_counts.select_one('[data-status="delivered"]').get_text(strip=True) == "0 delivered"
     assert hook_counts.select_one('[data-status="pending"]').get_text(strip=True) == "1 pending"
-    paused = page.select_one(f"#destination-{pb['id']} .state")
+    paused = page.select_one(f"#destination-{pb.id} .state")
     assert "paused" in paused.get_text() and "ops@example.com" in paused.get_text()
     text = response.get_data(as_text=True)
     assert TOKEN not in text and secret not in text and secret[-4:] in text
@@ -98,9 +98,9 @@ def test_it_shows_admins_the_add_edit_and_pause_controls(app, login, space):
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     page = html(login("admin").get(url(space)))
     assert page.select_one("#add-capi")["href"].endswith("/new?kind=capi")
-    row = page.select_one(f"#destination-{destination['id']}")
-    assert row.select_one("a.edit")["href"] == url(space, f"{destination['id']}/edit")
-    assert row.select_one("form.pause")["action"] == url(space, f"{destination['id']}/pause")
+    row = page.select_one(f"#destination-{destination.id}")
+    assert row.select_one("a.edit")["href"] == url(space, f"{destination.id}/edit")
+    assert row.select_one("form.pause")["action"] == url(space, f"{destination.id}/pause")
 
 
 def test_it_says_when_there_are_no_destinations(login, space):
@@ -117,9 +117,9 @@ ADMIN_POSTS = ("new?kind=webhook", "{id}/edit", "{id}/pause", "{id}/resume", "{i
 def test_it_sends_anonymous_visitors_to_login(app, client, space):
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     for tail in ("",) + ADMIN_GETS:
-        response = client.get(url(space, tail.format(id=destination["id"])))
+        response = client.get(url(space, tail.format(id=destination.id)))
         assert response.status_code == 302 and "/login" in response.headers["Location"]
-    response = client.post(url(space, f"{destination['id']}/pause"))
+    response = client.post(url(space, f"{destination.id}/pause"))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
@@ -128,12 +128,12 @@ def test_it_refuses_admin_actions_below_admin(app, login, space, db, role):
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     client = login(role)
     for tail in ADMIN_GETS:
-        assert client.get(url(space, tail.format(id=destination["id"]))).status_code == 403
+        assert client.get(url(space, tail.format(id=destination.id))).status_code == 403
     for tail in ADMIN_POSTS:
-        response = post(client, space, tail.format(id=destination["id"]),
+        response = post(client, space, tail.format(id=destination.id),
                         {"url": "https://x.example/h", "event": "contact", **CANONICAL})
         assert response.status_code == 403, tail
-    assert stored(db, destination["id"])["paused_at"] is None
+    assert stored(db, destination.id)["paused_at"] is None
     assert db.execute("SELECT count(*) AS n FROM destinations").fetchone()["n"] == 1
 
 
@@ -148,15 +148,15 @@ def test_it_checks_ownership(app, login, space, other_space, db, httpserver):
     assert outsider.post(url(space, "new?kind=webhook"), data={"csrf_token": token, "url": "https://x.example/h",
                                                                **CANONICAL}).status_code == 404
     for tail in ADMIN_POSTS[1:]:
-        assert outsider.post(url(space, tail.format(id=mine["id"])), data={"csrf_token": token}).status_code == 404
+        assert outsider.post(url(space, tail.format(id=mine.id)), data={"csrf_token": token}).status_code == 404
 
     admin = login("admin")
-    assert admin.get(url(space, f"{theirs['id']}/edit")).status_code == 404
+    assert admin.get(url(space, f"{theirs.id}/edit")).status_code == 404
     for tail in ADMIN_POSTS[1:]:
-        response = post(admin, space, tail.format(id=theirs["id"]),
+        response = post(admin, space, tail.format(id=theirs.id),
                         {"url": "https://x.example/h", "event": "contact", **CANONICAL})
         assert response.status_code == 404, tail
-    untouched = stored(db, theirs["id"])
+    untouched = stored(db, theirs.id)
     assert untouched["config"]["url"] == httpserver.url_for("/theirs") and untouched["paused_at"] is None
     assert httpserver.log == []
 
@@ -165,10 +165,10 @@ def test_it_refuses_posts_without_the_csrf_token(app, login, space, db):
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     client = login("admin")
     for tail in ADMIN_POSTS:
-        response = client.post(url(space, tail.format(id=destination["id"])),
+        response = client.post(url(space, tail.format(id=destination.id)),
                                data={"url": "https://x.example/h", "event": "contact", **CANONICAL})
         assert response.status_code == 403, tail
-    assert stored(db, destination["id"])["paused_at"] is None
+    assert stored(db, destination.id)["paused_at"] is None
 
 
 # --- adding --------------------------------------------------------------------------------------
@@ -300,25 +300,25 @@ def test_it_refuses_an_unknown_kind(login, space):
 
 def test_it_edits_a_capi_destination_keeping_the_token_when_left_empty(app, login, space, db, httpserver):
     destination, _ = make_destination(app, space, "capi", **capi_fields(app, httpserver))
-    before = stored(db, destination["id"])
+    before = stored(db, destination.id)
     client = login("admin")
-    page = html(client.get(url(space, f"{destination['id']}/edit")))
+    page = html(client.get(url(space, f"{destination.id}/edit")))
     assert page.select_one("#f-pixel_id")["value"] == "1234567890"
     assert page.select_one("#f-access_token")["value"] == ""
 
-    response = post(client, space, f"{destination['id']}/edit", {
+    response = post(client, space, f"{destination.id}/edit", {
         "name": "Meta renamed", "pixel_id": "999", "access_token": "", "test_event_code": "T1",
         "graph_version": "v22.0", **CAPI_DEFAULTS, "off_contact": "1"})
     assert response.status_code == 302 and response.headers["Location"].endswith("?done=saved")
-    after = stored(db, destination["id"])
+    after = stored(db, destination.id)
     assert after["name"] == "Meta renamed"
     assert after["config"] == {"pixel_id": "999", "graph_version": "v22.0", "test_event_code": "T1"}
     assert "contact" not in after["event_map"] and after["event_map"]["deposit"] == "Purchase"
     assert bytes(after["secret"]) == bytes(before["secret"]) and after["secret_hint"] == before["secret_hint"]
 
-    post(client, space, f"{destination['id']}/edit", {"pixel_id": "999", "access_token": "EAAB-new-token-9876",
+    post(client, space, f"{destination.id}/edit", {"pixel_id": "999", "access_token": "EAAB-new-token-9876",
                                                       "reset_map": "1"})
-    replaced = stored(db, destination["id"])
+    replaced = stored(db, destination.id)
     assert replaced["secret_hint"] == "…9876" and bytes(replaced["secret"]) != bytes(before["secret"])
     assert replaced["event_map"] == configure.KINDS["capi"].DEFAULT_EVENT_MAP
     assert replaced["name"] == "Meta pixel 999"
@@ -326,26 +326,26 @@ def test_it_edits_a_capi_destination_keeping_the_token_when_left_empty(app, logi
 
 def test_it_rerenders_a_bad_edit_and_changes_nothing(app, login, space, db):
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
-    response = post(login("admin"), space, f"{destination['id']}/edit",
+    response = post(login("admin"), space, f"{destination.id}/edit",
                     {"name": "x" * 201, "url": "https://hooks.partner.example/new", **CANONICAL})
     assert response.status_code == 400
     page = html(response)
     assert "1-200" in page.select_one("#e-name").get_text()
     assert page.select_one("#f-url")["value"] == "https://hooks.partner.example/new"
-    assert stored(db, destination["id"])["config"]["url"] == "https://hooks.partner.example/xt"
+    assert stored(db, destination.id)["config"]["url"] == "https://hooks.partner.example/xt"
 
 
 def test_it_rotates_a_webhook_signing_secret_showing_the_new_one_once(app, login, space, db):
     destination, old = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     client = login("admin")
-    posted = post(client, space, f"{destination['id']}/rotate-secret")
+    posted = post(client, space, f"{destination.id}/rotate-secret")
     assert posted.status_code == 303
     response = client.get(posted.location)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     new = html(response).select_one("#signing-secret").get_text()
     assert new.startswith("whsec_") and new != old
-    assert stored(db, destination["id"])["secret_hint"] == "…" + new[-4:]
-    assert new not in client.get(url(space, f"{destination['id']}/edit")).get_data(as_text=True)
+    assert stored(db, destination.id)["secret_hint"] == "…" + new[-4:]
+    assert new not in client.get(url(space, f"{destination.id}/edit")).get_data(as_text=True)
 
 
 # --- pause and resume ----------------------------------------------------------------------------
@@ -354,20 +354,20 @@ def test_it_pauses_and_resumes_holding_the_deliveries_meanwhile(app, client, log
     destination, _ = make_destination(app, space, "webhook", url="https://hooks.partner.example/xt")
     send_event(client, space, event="contact", uid="u1")
     admin = login("admin")
-    response = post(admin, space, f"{destination['id']}/pause")
+    response = post(admin, space, f"{destination.id}/pause")
     assert response.status_code == 302 and response.headers["Location"].endswith("?done=paused")
-    saved = stored(db, destination["id"])
+    saved = stored(db, destination.id)
     assert saved["paused_at"] is not None and saved["paused_reason"] == f"paused by {admin.user['email']}"
     (row,) = deliveries(db, space)
     assert row["held"] and row["status"] == "pending"
     page = html(admin.get(response.headers["Location"]))
-    assert "paused" in page.select_one(f"#destination-{destination['id']} .state").get_text()
+    assert "paused" in page.select_one(f"#destination-{destination.id} .state").get_text()
     assert "nothing is dropped" in page.select_one("#notice").get_text()
-    assert page.select_one(f"#destination-{destination['id']} form.resume") is not None
+    assert page.select_one(f"#destination-{destination.id} form.resume") is not None
 
-    response = post(admin, space, f"{destination['id']}/resume")
+    response = post(admin, space, f"{destination.id}/resume")
     assert response.status_code == 302 and response.headers["Location"].endswith("?done=resumed")
-    assert stored(db, destination["id"])["paused_at"] is None
+    assert stored(db, destination.id)["paused_at"] is None
     (row,) = deliveries(db, space)
     assert not row["held"] and row["next_attempt_at"] is not None
 
@@ -380,7 +380,7 @@ def test_it_sends_a_real_signed_test_webhook_and_shows_request_and_response(app,
     httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data(
         "thanks, got it", status=202, headers={"X-Sink": "yes"})
     client = login("admin")
-    response = post(client, space, f"{destination['id']}/test", {"event": "deposit"})
+    response = post(client, space, f"{destination.id}/test", {"event": "deposit"})
     assert response.status_code == 200
 
     (request, _), = httpserver.log
@@ -403,14 +403,14 @@ def test_it_sends_a_real_signed_test_webhook_and_shows_request_and_response(app,
     assert secret not in response.get_data(as_text=True)
     assert deliveries(db) == []
     assert db.execute("SELECT count(*) AS n FROM delivery_attempts").fetchone()["n"] == 0
-    assert stored(db, destination["id"])["paused_at"] is None
+    assert stored(db, destination.id)["paused_at"] is None
 
 
 def test_it_sends_a_capi_test_with_the_test_event_code_and_never_shows_the_token(app, login, space, db, httpserver):
     destination, _ = make_destination(app, space, "capi", **capi_fields(app, httpserver, test_event_code="TEST777"))
     httpserver.expect_oneshot_request("/graph/v23.0/1234567890/events", method="POST").respond_with_json(
         {"events_received": 1, "messages": [], "fbtrace_id": "trace-1", "echo": TOKEN})
-    response = post(login("admin"), space, f"{destination['id']}/test", {"event": "registration"},
+    response = post(login("admin"), space, f"{destination.id}/test", {"event": "registration"},
                     headers={"HX-Request": "true"})
     assert response.status_code == 200
 
@@ -435,7 +435,7 @@ def test_it_sends_a_test_postback_and_shows_a_refusal_as_the_destination_gave_it
     destination, _ = make_destination(
         app, space, "postback", url_template=httpserver.url_for("/pb") + "?click={uid}&goal={event_name}&v={value}")
     httpserver.expect_oneshot_request("/pb", method="GET").respond_with_data("unknown click", status=404)
-    response = post(login("admin"), space, f"{destination['id']}/test", {"event": "subscribed"})
+    response = post(login("admin"), space, f"{destination.id}/test", {"event": "subscribed"})
     assert response.status_code == 200
     (request, _), = httpserver.log
     assert request.args["click"].startswith("xt-test-") and request.args["goal"] == "subscribed"
@@ -449,7 +449,7 @@ def test_it_sends_a_test_postback_and_shows_a_refusal_as_the_destination_gave_it
 
 def test_it_shows_the_network_error_of_a_test_send_to_a_closed_port(app, login, space, db):
     destination, _ = make_destination(app, space, "webhook", url=f"http://127.0.0.1:{free_port()}/hook")
-    response = post(login("admin"), space, f"{destination['id']}/test", {"event": "contact"})
+    response = post(login("admin"), space, f"{destination.id}/test", {"event": "contact"})
     assert response.status_code == 200
     page = html(response)
     assert page.select_one("#test-response") is None
@@ -462,7 +462,7 @@ def test_it_refuses_a_test_send_to_a_private_address_with_the_guards_reason(app,
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"))
     app.config["ALLOW_PRIVATE_DESTINATIONS"] = False
     services.of(app).drop_delivery_http()
-    response = post(login("admin"), space, f"{destination['id']}/test", {"event": "contact"})
+    response = post(login("admin"), space, f"{destination.id}/test", {"event": "contact"})
     assert response.status_code == 200
     assert "refused" in html(response).select_one("#test-network-error").get_text()
     assert "go to dead" in html(response).select_one("#test-verdict").get_text()
@@ -473,10 +473,10 @@ def test_it_refuses_a_test_of_an_event_that_is_off_or_unknown(app, login, space,
     destination, _ = make_destination(app, space, "webhook", url=httpserver.url_for("/hook"),
                                       event_map={"deposit": "deposit"})
     client = login("admin")
-    page = html(client.get(url(space, f"{destination['id']}/edit")))
+    page = html(client.get(url(space, f"{destination.id}/edit")))
     assert [o["value"] for o in page.select("#test-form option")] == ["deposit"]
     for event in ("contact", "purchase"):
-        response = post(client, space, f"{destination['id']}/test", {"event": event})
+        response = post(client, space, f"{destination.id}/test", {"event": event})
         assert response.status_code == 400
         assert html(response).select_one("#test-error") is not None
         assert html(response).select_one("#f-url")["value"] == httpserver.url_for("/hook")

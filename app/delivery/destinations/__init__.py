@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from app.delivery.rows import ClaimedDelivery, OpenDestination
 from app.lib import ssrf
 
 EXCERPT_BYTES = 2048
@@ -193,17 +194,17 @@ def keeps_secret(fields: dict) -> None:
     return None
 
 
-def sends_every_delivery(delivery: dict, now) -> None:
+def sends_every_delivery(delivery: ClaimedDelivery, now) -> None:
     """No delivery is refused before sending."""
     return None
 
 
-def never_waits(delivery: dict, now, config: dict) -> None:
+def never_waits(delivery: ClaimedDelivery, now, config: dict) -> None:
     """A delivery is sent as soon as it is due."""
     return None
 
 
-def judged_by_receiver(destination: dict, delivery: dict) -> None:
+def judged_by_receiver(destination: OpenDestination, delivery: ClaimedDelivery) -> None:
     """The receiver judges the event itself: nothing is held back."""
     return None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from app.delivery.rows import ClaimedDelivery, OpenDestination
 from app.delivery.destinations import (DestinationError, Sent, exchange, excerpt,
                                        retry_after_seconds)
 from app.lib import fbc as fbc_cookie
@@ -128,18 +129,18 @@ def replacement_secret(fields: dict) -> str | None:
     return check_token(fields.get("access_token")) if fields.get("access_token") else None
 
 
-def refuse(delivery: dict, now: datetime) -> str | None:
+def refuse(delivery: ClaimedDelivery, now: datetime) -> str | None:
     """Why this delivery must never be sent (Meta rejects a whole batch over one stale event), or None."""
-    if delivery["occurred_at_ms"] < (now - MAX_EVENT_AGE).timestamp() * 1000:
+    if delivery.occurred_at_ms < (now - MAX_EVENT_AGE).timestamp() * 1000:
         return "event is older than 7 days; Meta's Conversions API rejects it (and would fail its whole batch)"
     return None
 
 
-def wait_until(delivery: dict, now: datetime, config: dict) -> datetime | None:
+def wait_until(delivery: ClaimedDelivery, now: datetime, config: dict) -> datetime | None:
     """When to look again if the journey has no click yet and CAPI_CLICK_WAIT_SECONDS has not run out; None: send now."""
-    if delivery["clicked_at"] is not None:
+    if delivery.clicked_at is not None:
         return None
-    deadline = delivery["received_at"] + timedelta(seconds=config["CAPI_CLICK_WAIT_SECONDS"])
+    deadline = delivery.received_at + timedelta(seconds=config["CAPI_CLICK_WAIT_SECONDS"])
     if now >= deadline:
         return None
     return min(deadline, now + WAIT_RECHECK)
@@ -149,47 +150,47 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def server_event(destination: dict, delivery: dict) -> dict:
+def server_event(destination: OpenDestination, delivery: ClaimedDelivery) -> dict:
     """One entry of the request's `data` array, per Meta's Conversions API.
 
     external_id is SHA-256 of the uid exactly as minted (uids are case-sensitive: no lower-casing),
     then of the Telegram user id's digits. The fbc is never dated after the event.
     """
     user_data: dict[str, Any] = {}
-    event_ms = delivery["occurred_at_ms"]
-    fbc = delivery["fbc"]
-    if not fbc and delivery["fbclid"] and delivery["clicked_at"] is not None:
+    event_ms = delivery.occurred_at_ms
+    fbc = delivery.fbc
+    if not fbc and delivery.fbclid and delivery.clicked_at is not None:
         # fbclid byte for byte: Meta matches it exactly, re-casing or trimming breaks attribution.
-        fbc = fbc_cookie.build(int(delivery["clicked_at"].timestamp() * 1000), delivery["fbclid"])
+        fbc = fbc_cookie.build(int(delivery.clicked_at.timestamp() * 1000), delivery.fbclid)
     if fbc:
         user_data["fbc"] = fbc_cookie.not_after(fbc, event_ms)
-    if delivery["fbp"]:
-        user_data["fbp"] = delivery["fbp"]
-    client_ip = proxies.normalize_address(str(delivery["client_ip"])) if delivery["client_ip"] is not None else None
+    if delivery.fbp:
+        user_data["fbp"] = delivery.fbp
+    client_ip = proxies.normalize_address(str(delivery.client_ip)) if delivery.client_ip is not None else None
     if client_ip is not None:
         user_data["client_ip_address"] = client_ip
-    if delivery["user_agent"]:
-        user_data["client_user_agent"] = delivery["user_agent"]
-    external_ids = [_sha256(delivery["uid"])] if delivery["uid"] else []
-    if delivery["tg_id"] is not None:
-        external_ids.append(_sha256(str(delivery["tg_id"])))
+    if delivery.user_agent:
+        user_data["client_user_agent"] = delivery.user_agent
+    external_ids = [_sha256(delivery.uid)] if delivery.uid else []
+    if delivery.tg_id is not None:
+        external_ids.append(_sha256(str(delivery.tg_id)))
     if external_ids:
         user_data["external_id"] = external_ids
     event = {
-        "event_name": destination["event_map"][delivery["event"]],
+        "event_name": destination.event_map[delivery.event],
         "event_time": event_ms // 1000,
-        "event_id": delivery["stable_id"],
-        "action_source": ACTION_SOURCE.get(delivery["link_kind"], "other"),
+        "event_id": delivery.stable_id,
+        "action_source": ACTION_SOURCE.get(delivery.link_kind, "other"),
         "user_data": user_data,
     }
-    if delivery["event"] == "deposit" and delivery["value"] is not None:
-        event["custom_data"] = {"value": float(delivery["value"]), "currency": delivery["currency"]}
-    if delivery["link_kind"] == "web" and delivery["link_slug"]:
-        event["event_source_url"] = f"{destination['runtime']['public_url']}/{delivery['link_slug']}"
+    if delivery.event == "deposit" and delivery.value is not None:
+        event["custom_data"] = {"value": float(delivery.value), "currency": delivery.currency}
+    if delivery.link_kind == "web" and delivery.link_slug:
+        event["event_source_url"] = f"{destination.runtime.public_url}/{delivery.link_slug}"
     return event
 
 
-def invalid(destination: dict, delivery: dict) -> str | None:
+def invalid(destination: OpenDestination, delivery: ClaimedDelivery) -> str | None:
     """Why Meta would refuse this event as it would be sent (so it must not be), or None.
 
     Checks, for the event's mapped name: the custom_data the name requires (Purchase: value and
@@ -201,7 +202,7 @@ def invalid(destination: dict, delivery: dict) -> str | None:
     custom = event.get("custom_data") or {}
     missing = [key for key in REQUIRED_CUSTOM_DATA.get(name, ()) if custom.get(key) in (None, "")]
     if missing:
-        why = "a deposit without value" if delivery["event"] == "deposit" else f"a {delivery['event']} event"
+        why = "a deposit without value" if delivery.event == "deposit" else f"a {delivery.event} event"
         return (f"not sent: Meta requires {' and '.join(missing)} for {name} events, and this is {why};"
                 " Meta would refuse it (code 100, subcode 2804010) and fail its batch")
     user = event["user_data"]
@@ -217,16 +218,17 @@ def invalid(destination: dict, delivery: dict) -> str | None:
     return None
 
 
-def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
+def send(client: httpx.Client, destination: OpenDestination, deliveries: list[ClaimedDelivery],
+         now: datetime) -> Sent:
     """POST the batch to /<version>/<pixel>/events; success needs events_received == len(batch)."""
-    config = destination["config"]
+    config = destination.config
     body: dict[str, Any] = {"data": [server_event(destination, d) for d in deliveries]}
     if config.get("test_event_code"):
         body["test_event_code"] = config["test_event_code"]
-    url = f"{destination['runtime']['graph_base_url']}/{config['graph_version']}/{config['pixel_id']}/events"
+    url = f"{destination.runtime.graph_base_url}/{config['graph_version']}/{config['pixel_id']}/events"
     shown = excerpt(f"POST {url}\n\n" + json.dumps(body, separators=(",", ":")))
     # The token travels in the body, never in the URL, and never in the logged excerpt.
-    content = json.dumps({**body, "access_token": destination["secret"]}, separators=(",", ":")).encode()
+    content = json.dumps({**body, "access_token": destination.secret}, separators=(",", ":")).encode()
     result = exchange(client, "POST", url, headers={"content-type": "application/json"}, content=content,
                       request_excerpt=shown)
     status = result.response.status_code

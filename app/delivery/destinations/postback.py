@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import httpx
 
+from app.delivery.rows import ClaimedDelivery, OpenDestination
 from app.delivery.destinations import (DeliveryError, DestinationError, Sent, check_http_url, check_status,
                                        exchange, excerpt, format_value, named_after_host)
 
@@ -34,28 +35,28 @@ def _text(value: Any) -> str:
 
 
 # Macro name → how its value is taken from a delivery (and the destination's event map).
-MACROS: dict[str, Callable[[dict, dict], Any]] = {
-    "uid": lambda d, m: d["uid"],
-    "event": lambda d, m: d["event"],
-    "event_name": lambda d, m: m[d["event"]],
-    "value": lambda d, m: format_value(d["value"]),
-    "currency": lambda d, m: d["currency"],
-    "eid": lambda d, m: d["eid"],
-    "event_id": lambda d, m: d["stable_id"],
-    "inbox_id": lambda d, m: d["event_id"],
-    "occurred_at": lambda d, m: d["occurred_at_ms"] // 1000,
-    "occurred_at_ms": lambda d, m: d["occurred_at_ms"],
-    "tg_id": lambda d, m: d["tg_id"],
-    "link_slug": lambda d, m: d["link_slug"],
-    "fbclid": lambda d, m: d["fbclid"],
-    "campaign_name": lambda d, m: d["campaign_name"],
-    "utm_source": lambda d, m: d["utm_source"],
-    "utm_medium": lambda d, m: d["utm_medium"],
-    "utm_campaign": lambda d, m: d["utm_campaign"],
-    "utm_content": lambda d, m: d["utm_content"],
-    "utm_term": lambda d, m: d["utm_term"],
-    "country": lambda d, m: d["country"],
-    "test": lambda d, m: 1 if d.get("test") else 0,
+MACROS: dict[str, Callable[[ClaimedDelivery, dict], Any]] = {
+    "uid": lambda d, m: d.uid,
+    "event": lambda d, m: d.event,
+    "event_name": lambda d, m: m[d.event],
+    "value": lambda d, m: format_value(d.value),
+    "currency": lambda d, m: d.currency,
+    "eid": lambda d, m: d.eid,
+    "event_id": lambda d, m: d.stable_id,
+    "inbox_id": lambda d, m: d.event_id,
+    "occurred_at": lambda d, m: d.occurred_at_ms // 1000,
+    "occurred_at_ms": lambda d, m: d.occurred_at_ms,
+    "tg_id": lambda d, m: d.tg_id,
+    "link_slug": lambda d, m: d.link_slug,
+    "fbclid": lambda d, m: d.fbclid,
+    "campaign_name": lambda d, m: d.campaign_name,
+    "utm_source": lambda d, m: d.utm_source,
+    "utm_medium": lambda d, m: d.utm_medium,
+    "utm_campaign": lambda d, m: d.utm_campaign,
+    "utm_content": lambda d, m: d.utm_content,
+    "utm_term": lambda d, m: d.utm_term,
+    "country": lambda d, m: d.country,
+    "test": lambda d, m: 1 if d.test else 0,
 }
 
 
@@ -157,21 +158,22 @@ def default_name(config: dict) -> str:
 
 
 
-def expand(template: str, delivery: dict, event_map: dict) -> str:
+def expand(template: str, delivery: ClaimedDelivery, event_map: dict) -> str:
     """The template with every macro replaced by its URL-encoded value (empty when unknown for this event)."""
     return MACRO_RE.sub(lambda m: quote(_text(MACROS[m.group(1)](delivery, event_map)), safe=""), template)
 
 
-def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
+def send(client: httpx.Client, destination: OpenDestination, deliveries: list[ClaimedDelivery],
+         now: datetime) -> Sent:
     """Request the expanded URL with the configured method; success is the expected status (or any 2xx)."""
     (delivery,) = deliveries
-    config = destination["config"]
+    config = destination.config
     part = macro_outside_path_and_query(config["url_template"])
     if part is not None:
         # Saved before the rule existed: never let an event choose where the worker connects.
         raise DeliveryError(f"url_template has a macro in the {part}; macros are allowed only in the path and"
                             " the query (edit the destination)", permanent=True)
-    url = expand(config["url_template"], delivery, destination["event_map"])
+    url = expand(config["url_template"], delivery, destination.event_map)
     result = exchange(client, config["method"], url, headers={"user-agent": USER_AGENT},
                       request_excerpt=excerpt(f"{config['method']} {url}"))
     return check_status(result, config.get("expect_status"))

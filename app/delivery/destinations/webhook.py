@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from app.delivery.rows import ClaimedDelivery, OpenDestination
 from app.delivery.destinations import (Sent, check_http_url, check_status, exchange, excerpt, format_value,
                                        named_after_host)
 from app.lib import clock
@@ -81,53 +82,54 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
-def payload(destination: dict, delivery: dict, now: datetime) -> dict:
+def payload(destination: OpenDestination, delivery: ClaimedDelivery, now: datetime) -> dict:
     """The documented JSON body for one delivery (docs/webhooks.md)."""
     click = None
-    if delivery["clicked_at"] is not None:
+    if delivery.clicked_at is not None:
         click = {
-            "link_slug": delivery["link_slug"], "clicked_at": _iso(delivery["clicked_at"]),
-            "campaign_name": delivery["campaign_name"], "fbclid": delivery["fbclid"],
-            "utm_source": delivery["utm_source"], "utm_medium": delivery["utm_medium"],
-            "utm_campaign": delivery["utm_campaign"], "utm_content": delivery["utm_content"],
-            "utm_term": delivery["utm_term"], "country": delivery["country"],
+            "link_slug": delivery.link_slug, "clicked_at": _iso(delivery.clicked_at),
+            "campaign_name": delivery.campaign_name, "fbclid": delivery.fbclid,
+            "utm_source": delivery.utm_source, "utm_medium": delivery.utm_medium,
+            "utm_campaign": delivery.utm_campaign, "utm_content": delivery.utm_content,
+            "utm_term": delivery.utm_term, "country": delivery.country,
         }
     return {
         "type": "conversion",
         "timestamp": _iso(now),
         "data": {
-            "id": delivery["stable_id"],
-            "event": delivery["event"],
-            "event_name": destination["event_map"][delivery["event"]],
-            "inbox_id": str(delivery["event_id"]),
-            "space": delivery["space_slug"],
-            "uid": delivery["uid"],
-            "tg_id": delivery["tg_id"],
-            "eid": delivery["eid"],
-            "value": format_value(delivery["value"]),
-            "currency": delivery["currency"],
-            "occurred_at": _iso(clock.from_ms(delivery["occurred_at_ms"])),
-            "occurred_at_ms": delivery["occurred_at_ms"],
-            "received_at": _iso(delivery["received_at"]),
-            "source": delivery["source"],
-            "flags": list(delivery["flags"]),
-            "test": bool(delivery.get("test")),
+            "id": delivery.stable_id,
+            "event": delivery.event,
+            "event_name": destination.event_map[delivery.event],
+            "inbox_id": str(delivery.event_id),
+            "space": delivery.space_slug,
+            "uid": delivery.uid,
+            "tg_id": delivery.tg_id,
+            "eid": delivery.eid,
+            "value": format_value(delivery.value),
+            "currency": delivery.currency,
+            "occurred_at": _iso(clock.from_ms(delivery.occurred_at_ms)),
+            "occurred_at_ms": delivery.occurred_at_ms,
+            "received_at": _iso(delivery.received_at),
+            "source": delivery.source,
+            "flags": list(delivery.flags),
+            "test": bool(delivery.test),
             "click": click,
         },
     }
 
 
-def send(client: httpx.Client, destination: dict, deliveries: list[dict], now: datetime) -> Sent:
+def send(client: httpx.Client, destination: OpenDestination, deliveries: list[ClaimedDelivery],
+         now: datetime) -> Sent:
     """POST one signed event; any 2xx is success, anything else is retried (410 pauses the destination)."""
     (delivery,) = deliveries
     body = json.dumps(payload(destination, delivery, now), separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = int(now.timestamp())
-    signatures = [sign(destination["secret"], delivery["stable_id"], timestamp, body)]
-    if destination.get("previous_secret"):
-        signatures.append(sign(destination["previous_secret"], delivery["stable_id"], timestamp, body))
-    headers = {"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": delivery["stable_id"],
+    signatures = [sign(destination.secret, delivery.stable_id, timestamp, body)]
+    if destination.previous_secret:
+        signatures.append(sign(destination.previous_secret, delivery.stable_id, timestamp, body))
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT, "webhook-id": delivery.stable_id,
                "webhook-timestamp": str(timestamp), "webhook-signature": " ".join(signatures)}
-    url = destination["config"]["url"]
+    url = destination.config["url"]
     result = exchange(client, "POST", url, headers=headers, content=body,
                       request_excerpt=excerpt(f"POST {url}\n\n".encode() + body))
     return check_status(result)
