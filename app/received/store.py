@@ -18,7 +18,9 @@ WITH input AS (
 ), probed AS (
     SELECT i.*,
            i.check_uid IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid) AS unknown
+               SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid
+               -- A uid carries its day (xt_uid_day, 0026): the days of clicks before it are skipped.
+               AND c.created_at >= coalesce(xt_uid_day(i.check_uid), '-infinity')) AS unknown
     FROM input i JOIN spaces s ON s.id = i.space_id
 ), stored AS (
     INSERT INTO received_requests (space_id, received_at, endpoint, params, body_excerpt, status, http_status,
