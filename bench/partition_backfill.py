@@ -4,7 +4,8 @@ Usage: .venv-test/bin/python bench/partition_backfill.py [--rows 1000000] [--bat
 
 --firehose runs the same procedure for migration 0026 instead: --rows events and --rows / 4 clicks
 (migrated to 0025, then 0026, which also copies every event's dedup key), the writer recording
-one event per statement through the ingest statement (record_events).
+one event per statement through the ingest statement (record_events); its baseline is taken after
+the migration, before the backfill.
 
 1. Starts a private PostgreSQL (durable settings, as in production) in a temp dir, migrates it
    to 0018 (before the partitions), and fills received_requests with --rows rows over the last
@@ -114,16 +115,17 @@ def firehose(args) -> int:
             expected = conn.execute("SELECT count(*) AS n, sum(id) AS s FROM events").fetchone()
         print(f"filled {args.rows:,} events and {clicks:,} clicks in {fill_seconds:.1f} s", flush=True)
 
-        writer = EventWriter(url, "before")
-        writer.start()
-        time.sleep(args.seconds)
-        baseline = writer.stop()
-
         with db.connect(url, autocommit=True, row_factory=dict_row) as conn:
             started = time.perf_counter()
             db.migrate(conn)
             migrate_seconds = time.perf_counter() - started
         print(f"migrations 0026.. took {migrate_seconds:.2f} s", flush=True)
+
+        # Baseline after the migration (the ingest statement needs event_keys), before the backfill.
+        writer = EventWriter(url, "before")
+        writer.start()
+        time.sleep(args.seconds)
+        baseline = writer.stop()
 
         writer = EventWriter(url, "during")
         writer.start()
