@@ -220,7 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
             " days. The deliveries themselves are kept."),
     Setting("EVENT_DAYS", _int(0, 36500), "0", False,
             "Days the events (and their dedup keys) are kept, dropped by whole days; 0 keeps them for ever."
-            " A copy of an event sent after its day was dropped is recorded as new."),
+            " A copy of an event sent after its day was dropped is recorded as new; keep it longer than any"
+            " delivery retries (a delivery whose event is gone is no longer listed or sent)."),
     Setting("CLICK_DAYS", _int(0, 36500), "0", False,
             "Days the clicks are kept, dropped by whole days; 0 keeps them for ever. Journeys and reports"
             " keep their counts."),
