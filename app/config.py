@@ -218,6 +218,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DELIVERY_ATTEMPT_DAYS", _int(1, 3650), "90", False,
             "Days the log of delivery attempts (each request made, with its excerpts) is kept; dropped by whole"
             " days. The deliveries themselves are kept."),
+    Setting("EVENT_DAYS", _int(0, 36500), "0", False,
+            "Days the events (and their dedup keys) are kept, dropped by whole days; 0 keeps them for ever."
+            " A copy of an event sent after its day was dropped is recorded as new; keep it longer than any"
+            " delivery retries (a delivery whose event is gone is no longer listed or sent)."),
+    Setting("CLICK_DAYS", _int(0, 36500), "0", False,
+            "Days the clicks are kept, dropped by whole days; 0 keeps them for ever. Journeys and reports"
+            " keep their counts."),
     Setting("CLICK_ADDRESS_RETENTION_DAYS", _int(1, 3650), "90", False,
             "Days a click keeps its client IP and user agent (for ad-platform matching) before they are blanked."),
     Setting("RECEIVED_LOG_DAYS", _int(1, 3650), "7", False,

@@ -158,7 +158,8 @@ def partition_days(servers):
     """For tests whose retention runs drop days: afterwards the tables get today's and the next days back."""
     yield
     with psycopg.connect(servers.direct_url, autocommit=True) as conn:
-        for table in ("delivery_attempts", "received_requests"):
+        conn.execute("TRUNCATE event_keys")
+        for table in ("delivery_attempts", "received_requests", "events", "clicks"):
             conn.execute("TRUNCATE " + table)
             conn.execute("SELECT partman.create_partition_time(%(parent)s, ARRAY(SELECT generate_series("
                          " date_trunc('day', now(), 'UTC'), date_trunc('day', now(), 'UTC') + interval '7 days',"

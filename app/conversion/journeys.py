@@ -16,6 +16,8 @@ def find_journey(conn: psycopg.Connection, space_id: int, uid: str) -> dict | No
         " c.country, c.fbclid, c.campaign_name, c.utm_source, c.utm_campaign"
         " FROM journeys j"
         " LEFT JOIN clicks c ON c.space_id = j.space_id AND c.uid = j.uid"
+        # A uid carries its day (xt_uid_day, 0026): the days of clicks before it are skipped.
+        "   AND c.created_at >= coalesce(xt_uid_day(%(uid)s), '-infinity')"
         " LEFT JOIN links l ON l.space_id = c.space_id AND l.id = c.link_id"
         " WHERE j.space_id = %(space_id)s AND j.uid = %(uid)s",
         {"space_id": space_id, "uid": uid},

@@ -14,8 +14,8 @@ import psycopg
 from app.conversion.events import EventIn
 
 # One statement records a whole batch of events (one or many, from any spaces: every row carries
-# its space_id from the credential that sent it) and stitches them: the unique
-# (space_id, dedup_key) index alone decides new vs duplicate, and journeys get one aggregated
+# its space_id from the credential that sent it) and stitches them: the primary key of
+# event_keys (space_id, dedup_key) alone decides new vs duplicate, and journeys get one aggregated
 # upsert per uid. Input and journey rows are sorted so concurrent batches take their row locks
 # in the same order and cannot deadlock.
 _RECORD_EVENTS = """
@@ -23,13 +23,23 @@ WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb) AS t(
         space_id bigint, event text, uid text, tg_id bigint, eid text, value numeric, currency text,
         occurred_at_ms bigint, received_at timestamptz, source text, flags text, dedup_key text, test boolean)
-), ins AS (
-    INSERT INTO events (space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms,
-                        received_at, source, flags, dedup_key, test)
-    SELECT space_id, event, uid, tg_id, eid, value, currency, occurred_at_ms, received_at, source,
-           string_to_array(flags, ','), dedup_key, coalesce(test, false)
+), keys AS (
+    -- The dedup decision: events is partitioned by day, so the unique key lives in event_keys;
+    -- only the keys this statement inserted become events (ids drawn from events' own sequence).
+    INSERT INTO event_keys (space_id, dedup_key, event_id, received_at)
+    SELECT space_id, dedup_key, nextval('events_id_seq'), received_at
     FROM input ORDER BY space_id, dedup_key
     ON CONFLICT (space_id, dedup_key) DO NOTHING
+    RETURNING space_id, dedup_key, event_id
+), ins AS (
+    INSERT INTO events (space_id, id, event, uid, tg_id, eid, value, currency, occurred_at_ms,
+                        received_at, source, flags, dedup_key, test)
+    OVERRIDING SYSTEM VALUE
+    SELECT DISTINCT ON (i.space_id, i.dedup_key)
+           i.space_id, k.event_id, i.event, i.uid, i.tg_id, i.eid, i.value, i.currency, i.occurred_at_ms,
+           i.received_at, i.source, string_to_array(i.flags, ','), i.dedup_key, coalesce(i.test, false)
+    FROM keys k JOIN input i ON i.space_id = k.space_id AND i.dedup_key = k.dedup_key
+    ORDER BY i.space_id, i.dedup_key
     RETURNING space_id, id, dedup_key, uid, event, value, currency, occurred_at_ms, received_at, test
 ), stitch AS (
     -- Test events are recorded and delivered but never stitched: journeys hold real progress only.
@@ -126,7 +136,7 @@ def record_events(conn: psycopg.Connection, items: list[InboxItem]) -> list[tupl
             missing.append(key)
     if missing:
         existing = {(r["space_id"], r["dedup_key"]): r["id"] for r in conn.execute(
-            "SELECT e.space_id, e.dedup_key, e.id FROM events e"
+            "SELECT e.space_id, e.dedup_key, e.event_id AS id FROM event_keys e"
             " JOIN unnest(%(space_id)s::bigint[], %(dedup_key)s::text[]) AS k(space_id, dedup_key)"
             "   ON e.space_id = k.space_id AND e.dedup_key = k.dedup_key",
             {"space_id": [k[0] for k in missing], "dedup_key": [k[1] for k in missing]})}

@@ -203,7 +203,9 @@ LEFT JOIN LATERAL (
            k.utm_source, k.utm_medium, k.utm_campaign, k.utm_content, k.utm_term, k.client_ip, k.user_agent,
            k.country
     FROM clicks k LEFT JOIN links l ON l.space_id = k.space_id AND l.id = k.link_id
-    WHERE k.space_id = c.space_id AND k.uid = e.uid LIMIT 1
+    WHERE k.space_id = c.space_id AND k.uid = e.uid
+      -- A uid carries its day (xt_uid_day, 0026): the days before it are never probed.
+      AND k.created_at >= coalesce(xt_uid_day(e.uid), '-infinity') LIMIT 1
 ) k ON true
 """
 

@@ -241,7 +241,7 @@ def create_click():
     with db.connection() as conn:
         if "link_slug" in fields:
             _apply_link(conn, g.space_id, fields)
-        uid = store.create_click(conn, g.space_id, tokens.new_uid(), clicked_at, "api", fields)
+        uid = store.create_click(conn, g.space_id, tokens.new_uid(clicked_at), clicked_at, "api", fields)
     return jsonify(ok=True, uid=uid)
 
 

@@ -288,7 +288,7 @@ def show_landing(slug: str):
     if uid is not None:
         return _send_on(link, uid, _channel_invite(link, uid, now)[0])
     invite_url, uid = _channel_invite(link, None, now)
-    uid = uid or tokens.new_uid()
+    uid = uid or tokens.new_uid(now)
     try:
         _record_click(link, uid, now, _click_fields(link, now_ms))
     except db.StorageUnavailable as exc:

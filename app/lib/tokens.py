@@ -2,6 +2,7 @@
 import hashlib
 import re
 import secrets
+from datetime import date, datetime, timedelta, timezone
 
 SECRET_PREFIX = {"bearer": "xtb_", "ingest": "xti_", "report": "xtr_"}
 
@@ -11,15 +12,42 @@ UID_RE = re.compile(r"[A-Za-z0-9_-]{1,61}")
 START_PREFIX = "fb_"
 
 
-def new_uid() -> str:
-    """A 128-bit random uid, 22 URL-safe characters, so `fb_<uid>` fits a Telegram deep link.
+# A uid minted since migration 0026 opens with its day: three base64url digits counting the days
+# since UID_EPOCH (UTC), so the click's day partition is found from the uid alone (xt_uid_day in
+# SQL reads it the same way). Older uids (secrets.token_urlsafe(16): 22 characters whose last
+# one is always A, Q, g or w) stay valid; a new uid never ends with those, so the two never mix up.
+UID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+UID_EPOCH = date(2020, 1, 1)
+_OLD_UID_LAST = frozenset("AQgw")
+_NEW_UID_LAST = "".join(c for c in UID_ALPHABET if c not in _OLD_UID_LAST)
 
-    Never starts with '-', so a uid pasted after a command (`journey show SPACE <uid>`) is never
-    read as an option."""
-    while True:
-        uid = secrets.token_urlsafe(16)
-        if not uid.startswith("-"):
-            return uid
+
+def new_uid(at: datetime | date | None = None) -> str:
+    """A uid of 22 URL-safe characters carrying its day, so `fb_<uid>` fits a Telegram deep link.
+
+    The first three characters are the UTC day of `at` (default today: the click's own time
+    when the click is stored at once); the other 19 are random (about 114 bits). Never starts
+    with '-' (days before year 2700), so a uid pasted after a command (`journey show SPACE <uid>`)
+    is never read as an option."""
+    if at is None:
+        at = datetime.now(timezone.utc)
+    if isinstance(at, datetime):
+        at = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).date()
+    days = min(max((at - UID_EPOCH).days, 0), 61 * 4096 + 4095)
+    prefix = UID_ALPHABET[days >> 12] + UID_ALPHABET[(days >> 6) & 63] + UID_ALPHABET[days & 63]
+    body = "".join(secrets.choice(UID_ALPHABET) for _ in range(18))
+    return prefix + body + secrets.choice(_NEW_UID_LAST)
+
+
+def uid_day(uid: str) -> date | None:
+    """The UTC day a uid minted since 0026 carries, or None for an older uid or one of another shape.
+
+    A click is stored on or after its uid's day (the same day, except a channel invite's uid, minted
+    ahead into the pool)."""
+    if len(uid) != 22 or uid[-1] in _OLD_UID_LAST or not UID_RE.fullmatch(uid):
+        return None
+    a, b, c = (UID_ALPHABET.index(ch) for ch in uid[:3])
+    return UID_EPOCH + timedelta(days=(a << 12) + (b << 6) + c)
 
 
 def uid_from_start(payload: str) -> str | None:

@@ -9,7 +9,9 @@ import psycopg
 from psycopg import sql
 
 # table -> its partition key (sql/migrations/0019_time_partitions.sql)
-PARTITIONED = {"delivery_attempts": "started_at", "received_requests": "received_at"}
+PARTITIONED = {"delivery_attempts": "started_at", "received_requests": "received_at",
+               # sql/migrations/0026_event_click_partitions.sql
+               "events": "received_at", "clicks": "created_at"}
 
 # Where pg_partman moves a received-log day it detaches, until its kept rows are copied back.
 EXPIRED_SCHEMA = "xt_expired"
@@ -78,6 +80,11 @@ def trim_default(conn: psycopg.Connection, table: str, *, cutoff: datetime) -> i
     """Delete rows older than `cutoff` from the table's default partition (rows no day held); return how many."""
     query = sql.SQL("DELETE FROM {} WHERE {} < %(cutoff)s").format(
         sql.Identifier(f"{table}_default"), sql.Identifier(PARTITIONED[table]))
+    if table == "events":
+        # An event's dedup key goes with it (event_keys, 0026).
+        query = sql.SQL("WITH gone AS ({} RETURNING space_id, dedup_key, id)"
+                        " DELETE FROM event_keys k USING gone g WHERE k.space_id = g.space_id"
+                        " AND k.dedup_key = g.dedup_key AND k.event_id = g.id").format(query)
     return conn.execute(query, {"cutoff": cutoff}).rowcount
 
 
@@ -114,3 +121,16 @@ def drop_expired_received(conn: psycopg.Connection, name: str, *, keep: int) -> 
     kept = conn.execute(sql.SQL(_KEEP_RECEIVED).format(expired=expired), {"keep": keep}).rowcount if keep else 0
     conn.execute(sql.SQL("DROP TABLE {}").format(expired))
     return kept
+
+
+def drop_expired_events(conn: psycopg.Connection, name: str) -> int:
+    """Delete the dedup keys of a detached events day (event_keys, by its primary key), then drop the day.
+
+    Returns how many keys went. Call inside a transaction: both steps commit together.
+    """
+    expired = sql.Identifier(EXPIRED_SCHEMA, name)
+    gone = conn.execute(sql.SQL(
+        "DELETE FROM event_keys k USING {} x WHERE k.space_id = x.space_id AND k.dedup_key = x.dedup_key"
+        " AND k.event_id = x.id").format(expired)).rowcount
+    conn.execute(sql.SQL("DROP TABLE {}").format(expired))
+    return gone

@@ -18,7 +18,11 @@ WITH input AS (
 ), probed AS (
     SELECT i.*,
            i.check_uid IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM clicks c WHERE c.space_id = i.space_id AND c.uid = i.check_uid) AS unknown
+               -- A uid is known when a click opened its journey (create_clicks sets clicked_at in the
+               -- same statement): one primary-key probe of journeys, where clicks, partitioned by
+               -- day (0026), would take one per day; a click dropped by CLICK_DAYS keeps its uid known.
+               SELECT 1 FROM journeys j WHERE j.space_id = i.space_id AND j.uid = i.check_uid
+               AND j.clicked_at IS NOT NULL) AS unknown
     FROM input i JOIN spaces s ON s.id = i.space_id
 ), stored AS (
     INSERT INTO received_requests (space_id, received_at, endpoint, params, body_excerpt, status, http_status,
