@@ -8,12 +8,13 @@ from flask import Blueprint, current_app, redirect, request, url_for
 
 from app import db
 from app.cost import service, store
-from app.cost.parse import (SCOPE_FIELDS, SCOPE_LABELS, CostError, format_amount, parse_amount, parse_cost,
+from app.cost.parse import (SCOPE_FIELDS, SCOPE_LABELS, format_amount, parse_cost,
                             parse_cost_csv)
 from app.reporting.filters import PRESETS, FilterError, parse_filters
 from app.lib import clock
 from app.lib.currency import normalize_currency
 from app.rate import store as rate_store
+from app.rate.parse import RateError, parse_rate
 from app.reporting import store as reporting
 from app.web.screen import can, notice, open_space, render_screen
 from app.web import session
@@ -188,12 +189,9 @@ def _store_rates(space: dict, raws: list[dict]) -> tuple[int, list[str]]:
             errors.append(f"row {i}: {day.isoformat()} is in the future")
             continue
         try:
-            rate = parse_amount(raw.get("rate"))
-        except CostError:
-            errors.append(f"row {i}: `rate` must be a positive number such as 0.0271")
-            continue
-        if rate <= 0:
-            errors.append(f"row {i}: `rate` must be more than zero")
+            rate = parse_rate(raw.get("rate"))
+        except RateError as exc:
+            errors.append(f"row {i}: {exc}")
             continue
         valid.append((day, currency, quote, rate))
     with db.transaction() as conn:

@@ -1,6 +1,6 @@
 """`flask --app wsgi rates …`: fetch the ECB reference rates now, or set a space's own rate."""
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask
@@ -10,6 +10,7 @@ from app.lib import clock
 from app.lib.cli_output import emit, fail
 from app.lib.currency import normalize_currency
 from app.rate import ecb, store
+from app.rate.parse import RateError, parse_rate
 from app.space.cli import space_or_fail
 
 
@@ -44,12 +45,18 @@ def register(app: Flask) -> None:
             row = space_or_fail(conn, space, as_json)
             try:
                 when = date.fromisoformat(day)
-                value = Decimal(rate)
-            except (ValueError, InvalidOperation):
-                fail(as_json, "DAY must be YYYY-MM-DD and RATE a number")
+            except ValueError:
+                fail(as_json, "DAY must be YYYY-MM-DD")
+            today = clock.now().astimezone(ZoneInfo(row["time_zone"])).date()
+            if when > today:
+                fail(as_json, f"DAY {when.isoformat()} is in the future (today is {today.isoformat()} in the space's zone)")
+            try:
+                value = parse_rate(rate)
+            except RateError as exc:
+                fail(as_json, str(exc).replace("`rate`", "RATE"))
             base, against = normalize_currency(currency), normalize_currency(quote or row["currency"])
-            if base is None or against is None or base == against or not value.is_finite() or value <= 0:
-                fail(as_json, "CURRENCY and --quote must be two different ISO 4217 codes and RATE more than zero")
+            if base is None or against is None or base == against:
+                fail(as_json, "CURRENCY and --quote must be two different ISO 4217 codes")
             stored = store.upsert_space_rate(conn, row["id"], when, base, against, value, clock.now())
         emit(as_json, {"ok": True, "space": row["slug"], "date": stored["day"].isoformat(), "currency": base,
                        "quote": against, "rate": str(stored["rate"])}, f"1 {base} = {stored['rate']} {against} on {when.isoformat()}")

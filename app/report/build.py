@@ -8,7 +8,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from flask import current_app
 
@@ -43,7 +43,13 @@ UNIT = Decimal("0.0001")
 
 def money_text(value: Decimal | None, places: Decimal = CENT) -> str | None:
     """Decimal → '12.50' (or 4 decimals for per-unit figures); None stays None."""
-    return None if value is None else str(value.quantize(places, rounding=ROUND_HALF_UP))
+    if value is None:
+        return None
+    # Enough digits for any figure the rollups can hold (an amount below 1e15 times a rate below 1e12,
+    # summed over many rows), so quantize never runs out of precision (decimal.InvalidOperation).
+    with localcontext() as context:
+        context.prec = max(context.prec, value.adjusted() + 12)
+        return str(value.quantize(places, rounding=ROUND_HALF_UP))
 
 
 def _ratio(part, whole) -> float | None:

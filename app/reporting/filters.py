@@ -60,13 +60,22 @@ class Filters:
         return f"{self.first_day.isoformat()} – {self.last_day.isoformat()}"
 
 
+# The days a report range may name: wide enough for any tracked history, narrow enough that the
+# range's end (the day after `to`, in any zone) is a datetime Python and PostgreSQL both hold.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
 def _parse_day(raw: str | None, name: str) -> date:
     if not raw:
         raise FilterError(f"a custom range needs `{name}` as YYYY-MM-DD")
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise FilterError(f"`{name}` must be a date as YYYY-MM-DD, not {raw[:20]!r}") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise FilterError(f"`{name}` must be a day from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}")
+    return day
 
 
 @dataclass(frozen=True)
