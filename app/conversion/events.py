@@ -21,7 +21,7 @@ MAX_EID_LENGTH = 200
 MAX_VALUE = Decimal("1e18")
 VALUE_QUANTUM = Decimal("0.000001")
 TG_ID_MAX = 2**63 - 1
-_VALUE_RE = re.compile(r"\d+(\.\d*)?|\.\d+")
+_VALUE_RE = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 # ASCII digits only ("²".isdigit() is true and int("²") fails), few enough for int() to be cheap.
 _DIGITS_RE = re.compile(r"[0-9]{1,40}")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")

@@ -90,6 +90,8 @@ def parse_amount(raw) -> Decimal:
         raise CostError("`amount` is required, e.g. \"12.50\"")
     if isinstance(raw, float):
         raw = repr(raw)
+    if isinstance(raw, str) and not raw.isascii():  # Decimal() reads "١٢" and "１２" as 12
+        raise CostError(f"`amount` must be written with ASCII digits, not {raw[:20]!r}")
     try:
         amount = Decimal(str(raw).strip().replace(",", "") if isinstance(raw, str) else raw)
     except (InvalidOperation, TypeError, ValueError):

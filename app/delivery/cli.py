@@ -16,7 +16,7 @@ from app.lib.cli_output import emit as _emit, fail as _fail
 from app.space.cli import space_or_fail
 from app.space.store import NotFound
 
-_RELATIVE = re.compile(r"(\d{1,5})([mhd])")
+_RELATIVE = re.compile(r"([0-9]{1,5})([mhd])")
 
 
 def _space_id(slug: str, as_json: bool) -> int:

@@ -8,7 +8,7 @@ is after the event it is sent with as modified, so one is never sent dated after
 import re
 
 # Subdomain index 0-2, creation time in epoch ms (13 digits), then the fbclid (printable ASCII).
-_FBC_RE = re.compile(r"fb\.([0-2])\.(\d{13})\.([!-~]{1,500})")
+_FBC_RE = re.compile(r"fb\.([0-2])\.([0-9]{13})\.([!-~]{1,500})")
 
 
 def build(created_ms: int, fbclid: str) -> str:

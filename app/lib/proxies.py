@@ -19,7 +19,7 @@ CLOUDFLARE_RANGES = (
 )
 
 # CF-IPCountry values that are not countries: XX unknown, T1 Tor.
-_PORT_RE = re.compile(r":\d{1,5}")
+_PORT_RE = re.compile(r":[0-9]{1,5}")
 _NOT_COUNTRIES = frozenset({"XX", "T1"})
 
 

@@ -19,6 +19,8 @@ def parse_rate(raw) -> Decimal:
     """
     if raw is None or isinstance(raw, bool) or (isinstance(raw, str) and not raw.strip()):
         raise RateError("`rate` is required, e.g. 0.0271")
+    if isinstance(raw, str) and not raw.isascii():  # Decimal() reads "١٢" and "１２" as 12
+        raise RateError(f"`rate` must be written with ASCII digits, not {raw[:20]!r}")
     try:
         rate = Decimal(raw.strip().replace(",", "") if isinstance(raw, str) else str(raw))
     except (InvalidOperation, TypeError, ValueError):

@@ -12,7 +12,7 @@ MAX_BUTTONS = 8
 MAX_DELAY_SECONDS = 30 * 86400
 ALLOWED_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                           "tg-spoiler", "span", "blockquote", "tg-emoji"})
-_DELAY_RE = re.compile(r"\+?\s*(\d{1,7})\s*(s|m|min|h|d)?", re.IGNORECASE)
+_DELAY_RE = re.compile(r"\+?\s*([0-9]{1,7})\s*(s|m|min|h|d)?", re.IGNORECASE)
 _UNITS = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _URL_RE = re.compile(r"(https?://|tg://)[^\s<>\"]{1,2000}")
 

@@ -77,3 +77,19 @@ def test_the_largest_deposits_at_the_largest_rate_still_report(app, client, spac
                         ("/reports/cohorts", {})):
         r = client.get(path, query_string={**extra, "from": today, "to": today}, headers=bearer(space))
         assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:300])
+
+
+@pytest.mark.parametrize("digits", ["١٢", "１２", "۱۲", "१२", "12\u0663"])
+def test_numbers_are_read_from_ascii_digits_only(app, client, space, clock, digits):
+    r = client.post("/events", json={"event": "deposit", "eid": "d-" + digits, "uid": "x" * 22, "value": digits},
+                    headers=bearer(space))
+    assert r.status_code == 400 and r.json["status"] == "invalid_value", r.json
+    r = client.get("/e", query_string={"event": "deposit", "eid": "g-" + digits, "value": digits,
+                                       "token": space["ingest"]})
+    assert r.status_code == 400, r.get_data(as_text=True)[:200]
+    r = client.post("/costs", json={"date": day_of(clock, space), "link": "spring", "amount": digits,
+                                    "currency": "USD"}, headers=bearer(space))
+    assert r.status_code == 400 and "ASCII" in json.dumps(r.json), r.json
+    result = app.test_cli_runner().invoke(args=["rates", "set", space["slug"], day_of(clock, space), "EUR", digits,
+                                                "--json"])
+    assert result.exit_code == 1 and "ASCII" in json.loads(result.output)["error"]

@@ -60,9 +60,9 @@ REQUIRED_CUSTOM_DATA = {"Purchase": ("value", "currency")}
 # counts only together with client_user_agent).
 MATCH_KEYS = ("external_id", "fbc", "fbp", "em", "ph")
 
-_PIXEL_RE = re.compile(r"\d{1,20}")
+_PIXEL_RE = re.compile(r"[0-9]{1,20}")
 _TEST_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_VERSION_RE = re.compile(r"v\d{1,2}\.\d")
+_VERSION_RE = re.compile(r"v[0-9]{1,2}\.[0-9]")
 
 
 def check_settings(fields: dict[str, Any]) -> dict:
