@@ -129,7 +129,7 @@ def test_a_poisoned_delivery_result_loses_no_neighbour(app, client, db, two_spac
 
     def send(http, destination, rows, now):
         # A destination error text the database cannot store (stands for any unwritable result).
-        if rows[0]["uid"] == "poison":
+        if rows[0].uid == "poison":
             raise DeliveryError("refused: \x00 \udc80")
         return real_send(http, destination, rows, now)
 
