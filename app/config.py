@@ -184,7 +184,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INGEST_BATCH_MAX", _int(1, 5000), "256", False, "Most events one inbox writer commits together."),
     Setting("ALLOW_PRIVATE_DESTINATIONS", _bool, "0", False,
             "1 lets destinations call loopback, private and link-local addresses (local development and"
-            " tests); otherwise such requests are refused on the resolved address."),
+            " tests); otherwise such requests are refused on the resolved address. `make run` sets 1 unless"
+            " given (a local machine's sinks are local); set 0 before `make run` to try the refusal."),
     Setting("GRAPH_API_BASE_URL", _url(("https", "http")), "https://graph.facebook.com", False,
             "Base URL of Meta's Graph API for Conversions API destinations (tests point it at a local sink)."),
     Setting("GRAPH_API_VERSION", _graph_version, "v23.0", False,

@@ -56,7 +56,8 @@ def write_env_file(var: Path, env: dict) -> None:
     """var/env.sh: the settings of this run and the virtualenv on PATH, so `. var/env.sh` points
     `flask --app wsgi …` at the same databases with XTRACKER's own commands."""
     path = var / "env.sh"
-    lines = [f"export {name}='{env[name]}'" for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_URL")]
+    lines = [f"export {name}='{env[name]}'" for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PUBLIC_URL",
+                                                           "ALLOW_PRIVATE_DESTINATIONS")]
     # The virtualenv's bin first, so `flask` is the one with XTRACKER's commands.
     lines.append(f"export PATH='{BIN}':\"$PATH\"")
     path.write_text("# Written by `make run`: `. var/env.sh` before `flask --app wsgi …` in another shell.\n"

@@ -94,6 +94,8 @@ def test_make_run_starts_everything_stops_on_ctrl_c_and_keeps_data(tmp_path):
         listed = subprocess.run(["bash", "-c", f". {var_dir / 'env.sh'} && flask --app wsgi space list --json"],
                                 cwd=ROOT, capture_output=True, text=True, timeout=60, env=shell_env)
         assert json.loads(listed.stdout)["spaces"][0]["space"] == "demo", listed.stderr
+        # …the same settings as the running processes, the private-destination switch included.
+        assert "export ALLOW_PRIVATE_DESTINATIONS='1'" in (var_dir / "env.sh").read_text()
     finally:
         first.ctrl_c()
     try:
