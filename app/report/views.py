@@ -21,6 +21,7 @@ bp = Blueprint("reports", __name__, url_prefix="/spaces/<space>/reports")
 session.register_error_pages(bp)
 
 FORMATS = ("json", "csv")
+_COUNTRY_RE = re.compile(r"[A-Za-z]{2}")
 _FILTER_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
@@ -50,11 +51,20 @@ def parse_report_args(args, space: dict, default_group: str | None = None) -> Re
         if raw:
             if not _FILTER_RE.fullmatch(raw):
                 raise ReportError(f"`{name}` must be 1 to 200 printable characters")
+            if name == "country":
+                if not _COUNTRY_RE.fullmatch(raw):
+                    raise ReportError("`country` must be a two-letter country code such as DE")
+                raw = raw.upper()
             filters[name] = raw
     fmt = values.get("format") or "json"
     if fmt not in FORMATS:
         raise ReportError("`format` must be json or csv")
-    return ReportArgs(dims, filters, window, values.get("sort"), values.get("dir"), fmt)
+    sort, direction = values.get("sort") or None, values.get("dir") or None
+    if sort is not None and sort != "key" and sort not in build.COLUMN_KEYS:
+        raise ReportError(f"`sort` must be key or a column: {', '.join(build.COLUMN_KEYS)}")
+    if direction is not None and direction not in ("asc", "desc"):
+        raise ReportError("`dir` must be asc or desc")
+    return ReportArgs(dims, filters, window, sort, direction, fmt)
 
 
 def _api_error(reason: str, http_status: int = 400, status: str = "invalid_request"):

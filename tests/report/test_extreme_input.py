@@ -93,3 +93,18 @@ def test_numbers_are_read_from_ascii_digits_only(app, client, space, clock, digi
     result = app.test_cli_runner().invoke(args=["rates", "set", space["slug"], day_of(clock, space), "EUR", digits,
                                                 "--json"])
     assert result.exit_code == 1 and "ASCII" in json.loads(result.output)["error"]
+
+
+def test_a_country_filter_is_a_two_letter_code_in_either_case(app, client, space, clock):
+    from tests.landing.landing_helpers import make_link
+    make_link(app, space, "spring")
+    click(client, space, "spring", "c1", "s1", "a1", "DE")
+    today = day_of(clock, space)
+    base = {"group_by": "ad", "from": today, "to": today}
+    upper = client.get("/reports", query_string={**base, "country": "DE"}, headers=bearer(space)).json
+    lower = client.get("/reports", query_string={**base, "country": "de"}, headers=bearer(space)).json
+    assert upper["totals"]["clicks"] == lower["totals"]["clicks"] == 1
+    for params, words in (({"country": "germany"}, "two-letter"), ({"country": "D1"}, "two-letter"),
+                          ({"sort": "bogus"}, "`sort`"), ({"dir": "sideways"}, "`dir`")):
+        r = client.get("/reports", query_string={**base, **params}, headers=bearer(space))
+        assert r.status_code == 400 and words in r.json["error"], (params, r.json)
