@@ -236,3 +236,22 @@ def test_every_destination_form_fits_a_phone_and_keeps_its_sentences_whole(tab, 
                 assert text.bounding_box()["width"] > 0.5 * box["width"], (kind, width, label.inner_text())
     tab.screenshot(path=str(ARTIFACTS / "trust-destination-form-390.png"), full_page=True)
     assert tab.errors == []
+
+
+SETUP_PAGES = ("links/new", "links/", "destinations/", "keys/", "domains/", "members/", "telegram/", "costs/",
+               "reports/", "received/", "settings")
+
+
+def test_every_setup_screen_fits_a_phone(tab, live_server, space):
+    """No screen is wider than a 390 px phone: a select as wide as its longest option once made links/new 443 px."""
+    tab.set_viewport_size({"width": 390, "height": 900})
+    for page in SETUP_PAGES:
+        response = tab.goto(f"{live_server.url}/spaces/{space['slug']}/{page}")
+        assert response.status == 200, page
+        wide = tab.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 391)
+            .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)""")
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390, (page, wide)
+    tab.goto(f"{live_server.url}/spaces/{space['slug']}/links/new")
+    tab.screenshot(path=str(ARTIFACTS / "trust-link-form-390.png"), full_page=True)
+    assert tab.errors == []
