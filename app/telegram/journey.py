@@ -61,7 +61,7 @@ def journey_json(space_id: int, uid: str) -> dict | None:
             "occurred_at": datetime.fromtimestamp(e.occurred_at_ms / 1000, timezone.utc).isoformat(),
             "received_at": _iso(e.received_at), "source": e.source, "eid": e.eid,
             "value": None if e.value is None else str(e.value), "currency": e.currency,
-            "flags": list(e.flags), "deliveries": by_event.get(e.id, [])} for e in events],
+            "flags": list(e.flags), "test": e.test, "deliveries": by_event.get(e.id, [])} for e in events],
         "telegram": {
             "join_requests": [{"chat_id": r["chat_id"], "channel": r["title"], "tg_id": r["user_id"],
                                "requested_at": _iso(r["requested_at"]), "decision": r["decision"],
