@@ -100,11 +100,27 @@ def _unexpanded(name: str, status: str, raw: Any) -> None:
                                 " unexpanded: check the macro's spelling in the partner's postback URL")
 
 
+def described(raw: Any, limit: int = 80) -> str:
+    """How an error sentence names a value it refuses: a string quoted, anything else by its JSON kind and
+    value ('the number 123', 'true', 'a list'), never a Python type name."""
+    if isinstance(raw, str):
+        return repr(raw[:limit])
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float, Decimal)):
+        return f"the number {str(raw)[:limit]}"
+    return "a list" if isinstance(raw, (list, tuple)) else "an object" if isinstance(raw, dict) else "a value"
+
+
 def check_event(raw: Any) -> str:
     """The event name must be one of the four canonical events."""
     _unexpanded("event", "invalid_event", raw)
-    if not isinstance(raw, str) or raw.strip() == "":
+    if absent(raw) or (isinstance(raw, str) and raw.strip() == ""):
         raise Rejection("invalid_event", "event is required: one of " + ", ".join(CANONICAL_EVENTS))
+    if not isinstance(raw, str):
+        raise Rejection("invalid_event", f"event must be a string, one of {', '.join(CANONICAL_EVENTS)}; got {described(raw)}")
     if raw not in CANONICAL_EVENTS:
         raise Rejection("invalid_event", f"event {raw[:64]!r} is not one of " + ", ".join(CANONICAL_EVENTS))
     return raw
@@ -116,8 +132,7 @@ def check_uid(raw: Any) -> str | None:
         return None
     _unexpanded("uid", "invalid_uid", raw)
     if not isinstance(raw, str) or not tokens.UID_RE.fullmatch(raw.strip()):
-        shown = raw[:80] if isinstance(raw, str) else type(raw).__name__
-        raise Rejection("invalid_uid", f"uid {shown!r} must be 1-61 characters of A-Z a-z 0-9 _ -")
+        raise Rejection("invalid_uid", f"uid must be a string of 1-61 characters of A-Z a-z 0-9 _ -, not {described(raw)}")
     return raw.strip()
 
 
@@ -157,11 +172,12 @@ def check_value(raw: Any) -> Decimal | None:
     if not _VALUE_RE.fullmatch(text):
         raise Rejection("invalid_value", f"value {text[:40]!r} is not numeric (use digits and an optional '.')")
     try:
-        value = Decimal(text).quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN)
+        exact = Decimal(text)
     except InvalidOperation:
         raise Rejection("invalid_value", f"value {text[:40]!r} is not numeric") from None
-    if value >= MAX_VALUE:
+    if exact >= MAX_VALUE:  # before quantize, which runs out of precision on 29+ digits
         raise Rejection("invalid_value", "value is too large (at most 18 digits before the point)")
+    value = exact.quantize(VALUE_QUANTUM, rounding=ROUND_HALF_EVEN)
     return value
 
 
@@ -172,8 +188,7 @@ def check_currency(raw: Any) -> str:
     _unexpanded("currency", "invalid_currency", raw)
     code = normalize_currency(raw) if isinstance(raw, str) else None
     if code is None:
-        shown = raw[:16] if isinstance(raw, str) else type(raw).__name__
-        raise Rejection("invalid_currency", f"currency {shown!r} is not an ISO 4217 code such as USD or EUR")
+        raise Rejection("invalid_currency", f"currency {described(raw, 16)} is not an ISO 4217 code such as USD or EUR")
     return code
 
 

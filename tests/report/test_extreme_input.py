@@ -108,3 +108,16 @@ def test_a_country_filter_is_a_two_letter_code_in_either_case(app, client, space
                           ({"sort": "bogus"}, "`sort`"), ({"dir": "sideways"}, "`dir`")):
         r = client.get("/reports", query_string={**base, **params}, headers=bearer(space))
         assert r.status_code == 400 and words in r.json["error"], (params, r.json)
+
+
+@pytest.mark.parametrize("body,words", [
+    ({"event": "contact", "uid": 123}, "not the number 123"),
+    ({"event": "contact", "uid": ["a"]}, "not a list"),
+    ({"event": "deposit", "uid": "u1", "value": "1", "currency": 5}, "the number 5"),
+    ({"event": 5, "uid": "u1"}, "got the number 5"),
+    ({"event": "deposit", "uid": "u1", "value": 99999999999999999999999999999999}, "too large"),
+    ({"event": "deposit", "uid": "u1", "value": "99999999999999999999999999999999"}, "too large"),
+])
+def test_a_refusal_names_the_value_it_refused(client, space, body, words):
+    r = client.post("/events", json={"eid": "named", **body}, headers=bearer(space))
+    assert r.status_code == 400 and words in r.json["error"] and "'int'" not in r.json["error"], r.json
