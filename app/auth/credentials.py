@@ -105,7 +105,8 @@ def _check(secret: str, kind: str, also: tuple[str, ...] = ()) -> int:
         if row["kind"] == "bearer":
             raise AuthError("this is a bearer secret: it must never travel in a URL; use the ingest token"
                             " for GET endpoints, and rotate the bearer secret because it has been exposed")
-        raise AuthError("this is an ingest token: POST endpoints take the bearer secret")
+        raise AuthError("this is an ingest token: it belongs in ?token= of GET /e and GET /bind; this endpoint takes the bearer"
+                        " secret" + (" or a read-only report key" if "report" in also else ""))
     expires_at: datetime | None = row["expires_at"]
     if expires_at is not None and expires_at <= clock.now():
         raise AuthError("this secret was rotated out and its grace period has ended")

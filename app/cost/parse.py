@@ -96,7 +96,9 @@ def parse_amount(raw) -> Decimal:
         amount = Decimal(str(raw).strip().replace(",", "") if isinstance(raw, str) else raw)
     except (InvalidOperation, TypeError, ValueError):
         raise CostError(f"`amount` must be a number such as \"12.50\", not {str(raw)[:20]!r}") from None
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite():  # 1e400 as a JSON number reads as infinity
+        raise CostError("`amount` is too large or not a number")
+    if amount < 0:
         raise CostError("`amount` must be zero or more")
     if amount >= MAX_AMOUNT:
         raise CostError("`amount` is too large")

@@ -121,3 +121,14 @@ def test_a_country_filter_is_a_two_letter_code_in_either_case(app, client, space
 def test_a_refusal_names_the_value_it_refused(client, space, body, words):
     r = client.post("/events", json={"eid": "named", **body}, headers=bearer(space))
     assert r.status_code == 400 and words in r.json["error"] and "'int'" not in r.json["error"], r.json
+
+
+def test_an_ingest_token_on_a_read_endpoint_says_which_secret_it_takes(client, space):
+    r = client.get("/reports", query_string={"group_by": "link"}, headers={"Authorization": f"Bearer {space['ingest']}"})
+    assert r.status_code == 401 and "report key" in r.json["error"] and "POST" not in r.json["error"], r.json
+
+
+def test_an_infinite_cost_amount_is_too_large(client, space, clock):
+    r = client.post("/costs", data='{"date": "%s", "link": "spring", "amount": 1e400, "currency": "USD"}'
+                    % day_of(clock, space), content_type="application/json", headers=bearer(space))
+    assert r.status_code == 400 and "too large" in json.dumps(r.json), r.json
