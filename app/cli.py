@@ -27,6 +27,10 @@ def _mint_keys(conn, space_id: int, kinds: tuple[str, ...], rotate: bool) -> dic
                    else auth_store.create_key(conn, space_id, kind, now)) for kind in kinds}
 
 
+NO_PASSWORD = ("no password given: type it at the prompt in a terminal, or send it on standard input:"
+               " printf '%s\\n' \"$PASSWORD\" | flask --app wsgi user … --password-stdin")
+
+
 def _read_password(from_stdin: bool) -> str:
     """The password from standard input (first line) when asked or not a terminal, else a hidden prompt."""
     if from_stdin or not sys.stdin.isatty():
@@ -195,6 +199,8 @@ def register_cli(app: Flask) -> None:
             created = user is None
             if created:
                 password = _read_password(password_stdin)
+                if not password:
+                    _fail(as_json, NO_PASSWORD)
                 if len(password) < passwords.MIN_LENGTH:
                     _fail(as_json, f"password must be at least {passwords.MIN_LENGTH} characters")
                 user = auth_store.create_user(conn, email, passwords.hash_password(password))
@@ -214,6 +220,8 @@ def register_cli(app: Flask) -> None:
         if not known:
             _fail(as_json, f"no user with email {email!r}; `flask --app wsgi user create` adds one")
         password = _read_password(password_stdin)
+        if not password:
+            _fail(as_json, NO_PASSWORD)
         if len(password) < passwords.MIN_LENGTH:
             _fail(as_json, f"password must be at least {passwords.MIN_LENGTH} characters")
         with db.transaction() as conn:

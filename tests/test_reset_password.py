@@ -72,3 +72,11 @@ def test_reset_password_refuses_a_short_password(servers, db):
     cli(servers, "user", "create", "ops@example.com", "--space", "team", "--json", stdin=OLD + "\n")
     done = cli(servers, "user", "reset-password", "ops@example.com", "--json", stdin="short\n")
     assert done.returncode == 1 and "at least" in json.loads(done.stdout)["error"]
+
+
+def test_reset_password_without_a_terminal_or_stdin_says_how_to_send_one(servers, db):
+    cli(servers, "space", "create", "Team", "--json")
+    cli(servers, "user", "create", "ops@example.com", "--space", "team", "--json", stdin=OLD + "\n")
+    done = cli(servers, "user", "reset-password", "ops@example.com", "--json", stdin="")
+    error = json.loads(done.stdout)["error"]
+    assert done.returncode == 1 and "--password-stdin" in error and "at least" not in error
