@@ -88,7 +88,7 @@ def test_the_matrix_rollup_equals_counting_the_deliveries(app, space, other_spac
         at = midnight + timedelta(minutes=7 * (i - 120))  # both sides of a local midnight, 7-minute steps
         if i % 17 == 0:
             at = midnight - timedelta(days=i % 35)
-        rows.append(((hook if i % 3 else other)["id"], EVENTS[i % 4], STATUSES[i % 4], at, i % 11 == 0))
+        rows.append(((hook if i % 3 else other).id, EVENTS[i % 4], STATUSES[i % 4], at, i % 11 == 0))
     insert_deliveries(db, space["id"], rows)
     insert_deliveries(db, other_space["id"], [(foreign.id, "deposit", "delivered", midnight, False)] * 1)
     assert_same(app, space, zone, today)
